@@ -1,0 +1,131 @@
+-- Grain: (item_id, event_timestamp). Items with any event in the 90 days
+-- before the snapshot; popularity counts every purchase line, anonymous
+-- ones included. Only events strictly before event_timestamp count.
+
+with
+
+snapshots as (
+
+    select event_timestamp
+    from {{ ref('int_feature_snapshots') }}
+
+),
+
+events as (
+
+    select
+        item_id,
+        user_id,
+        event_type,
+        event_at,
+        price_amount
+    from {{ ref('stg_raw__events') }}
+
+),
+
+catalogue as (
+
+    select
+        item_id,
+        price_amount
+    from {{ ref('stg_raw__items') }}
+
+),
+
+recent_events as (
+
+    -- the events of the 90 days before each snapshot
+    select
+        snapshots.event_timestamp,
+        events.*
+    from snapshots
+    inner join events
+        on
+            events.event_at < snapshots.event_timestamp
+            and events.event_at
+            >= snapshots.event_timestamp - interval '90 days'
+
+),
+
+window_features as (
+
+    select
+        item_id,
+        event_timestamp,
+        count(
+            case
+                when
+                    event_type = 'purchase'
+                    and event_at >= event_timestamp - interval '7 days'
+                    then 1
+            end
+        ) as count_purchases_7d,
+        count(
+            case
+                when
+                    event_type = 'purchase'
+                    and event_at >= event_timestamp - interval '30 days'
+                    then 1
+            end
+        ) as count_purchases_30d,
+        count(
+            case when event_type = 'purchase' then 1 end
+        ) as count_purchases_90d,
+        count(
+            distinct case
+                when
+                    event_type = 'purchase'
+                    and event_at >= event_timestamp - interval '30 days'
+                    then user_id
+            end
+        ) as count_buyers_30d,
+        count(
+            distinct case when event_type = 'purchase' then user_id end
+        ) as count_buyers_90d,
+        count(
+            case
+                when
+                    event_type = 'view'
+                    and event_at >= event_timestamp - interval '30 days'
+                    then 1
+            end
+        ) as count_views_30d,
+        count(
+            case when event_type = 'return' then 1 end
+        ) as count_returns_90d,
+        percentile_cont(0.5) within group (
+            order by case when price_amount > 0 then price_amount end
+        ) as median_price_amount_90d
+    from recent_events
+    group by item_id, event_timestamp
+
+)
+
+select
+    cast(window_features.item_id as text) as item_id,
+    cast(window_features.event_timestamp as timestamp) as event_timestamp,
+    cast(window_features.count_purchases_7d as bigint) as count_purchases_7d,
+    cast(window_features.count_purchases_30d as bigint)
+        as count_purchases_30d,
+    cast(window_features.count_purchases_90d as bigint)
+        as count_purchases_90d,
+    cast(window_features.count_buyers_30d as bigint) as count_buyers_30d,
+    cast(window_features.count_buyers_90d as bigint) as count_buyers_90d,
+    cast(window_features.count_views_30d as bigint) as count_views_30d,
+    -- recent daily purchase rate over the 30-day rate, smoothed
+    cast(
+        (window_features.count_purchases_7d / 7.0 + 0.1)
+        / (window_features.count_purchases_30d / 30.0 + 0.1)
+        as double precision
+    ) as trend_ratio,
+    cast(
+        coalesce(
+            catalogue.price_amount, window_features.median_price_amount_90d
+        ) as double precision
+    ) as price_amount,
+    cast(window_features.count_returns_90d as bigint) as count_returns_90d,
+    cast(window_features.count_returns_90d as double precision)
+    / nullif(window_features.count_purchases_90d, 0) as return_rate_90d
+from window_features
+left join catalogue
+    on window_features.item_id = catalogue.item_id

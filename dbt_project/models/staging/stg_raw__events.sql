@@ -1,0 +1,89 @@
+-- One row per distinct interaction of the loaded batches.
+-- user_id is pseudonymised here; the original id leaves no model.
+
+with
+
+loaded_batches as (
+
+    select batch_id
+    from {{ source('raw', 'batches') }}
+    where status = 'loaded'
+
+),
+
+source_events as (
+
+    select events.*
+    from {{ source('raw', 'events') }} as events
+    inner join loaded_batches
+        on events.batch_id = loaded_batches.batch_id
+
+),
+
+renamed as (
+
+    select
+        batch_id,
+        source_row,
+        cast(ingested_at as timestamp) as ingested_at,
+        {{ clean_text('source') }} as source,
+        {{ pseudonymise(clean_text('user_id')) }} as user_id,
+        {{ clean_text('item_id') }} as item_id,
+        lower({{ clean_text('event_type') }}) as event_type,
+        cast(event_at as timestamp) as event_at,
+        {{ clean_text('session_id') }} as session_id,
+        cast(quantity as double precision) as quantity,
+        cast(price_amount as double precision) as price_amount,
+        {{ clean_text('order_id') }} as order_id,
+        upper({{ clean_text('country') }}) as country
+    from source_events
+
+),
+
+keyed as (
+
+    -- the dedup key: same user, item, type, time, order, quantity, price
+    select
+        *,
+        {{ hash_key([
+            'user_id',
+            'item_id',
+            'event_type',
+            'event_at',
+            'order_id',
+            decimal_text('quantity'),
+            decimal_text('price_amount'),
+        ]) }} as event_id
+    from renamed
+
+),
+
+deduplicated as (
+
+    -- exact duplicate lines (within or across batches): keep the first
+    select
+        *,
+        row_number() over (
+            partition by event_id
+            order by ingested_at, batch_id, source_row
+        ) as duplicate_rank
+    from keyed
+
+)
+
+select
+    event_id,
+    batch_id,
+    ingested_at,
+    source,
+    user_id,
+    item_id,
+    event_type,
+    event_at,
+    session_id,
+    quantity,
+    price_amount,
+    order_id,
+    country
+from deduplicated
+where duplicate_rank = 1

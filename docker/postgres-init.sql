@@ -1,0 +1,3 @@
+-- Databases of the production profile besides `recops` (dbt target, Feast registry/offline store).
+create database recops_airflow;
+create database recops_mlflow;

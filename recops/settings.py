@@ -1,0 +1,201 @@
+"""One typed settings object for every path, URI and threshold (env prefix ``RECOPS_``).
+
+Nothing here touches the disk or the network: building a ``Settings`` only reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Every path, URI and threshold RecOps uses. Derived paths live under ``home``."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOPS_", extra="ignore", validate_default=True)
+
+    # --- where things are -------------------------------------------------------------------
+    home: Path = Field(default=REPO_ROOT / ".recops", description="All embedded state.")
+    profile: Literal["embedded", "production"] = "embedded"
+    repo_root: Path = REPO_ROOT
+
+    # --- production services -----------------------------------------------------------------
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    postgres_user: str = "postgres"
+    postgres_password: str = ""
+    postgres_db: str = "recops"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    mlflow_tracking_uri_override: str | None = Field(default=None, alias="RECOPS_MLFLOW_TRACKING_URI")
+
+    # --- privacy -----------------------------------------------------------------------------
+    user_salt: str = Field(default="recops-dev-salt", min_length=8)
+
+    # --- pipeline ----------------------------------------------------------------------------
+    holdout_days: int = Field(default=28, ge=1, le=365, description="Default cutoff: newest event minus this.")
+    label_window_days: int = Field(default=28, ge=1, le=365)
+    label_windows: int = Field(default=2, ge=1, le=12, description="Training label windows before the cutoff.")
+    feature_snapshot_days: int = Field(default=7, ge=1, le=90)
+    feature_ttl_days: int = Field(default=400, ge=1)
+    candidates_per_retriever: int = Field(default=50, ge=10, le=1000)
+    k: int = Field(default=10, ge=1, le=100)
+    seed: int = 42
+
+    # --- ranker hyperparameters ----------------------------------------------------------------
+    ranker_num_leaves: int = Field(default=31, ge=2)
+    ranker_learning_rate: float = Field(default=0.05, gt=0, le=1)
+    ranker_num_boost_round: int = Field(default=300, ge=1)
+    ranker_min_data_in_leaf: int = Field(default=20, ge=1)
+    ranker_early_stopping_rounds: int = Field(default=30, ge=1)
+
+    # --- registry and promotion --------------------------------------------------------------
+    model_name: str = "recops-ranker"
+    experiment_name: str = "recops"
+    promotion_min_ndcg_gain: float = Field(default=0.0, ge=-1, le=1)
+    approval_timeout_minutes: int = Field(default=60 * 24, ge=1)
+
+    # --- quality and alerts ------------------------------------------------------------------
+    quality_row_count_tolerance: float = Field(default=0.5, gt=0, le=10)
+    quality_row_count_history: int = Field(default=5, ge=1)
+    quality_psi_warn: float = Field(default=0.1, gt=0)
+    quality_psi_error: float = Field(default=0.25, gt=0)
+    shop_start_date: date = date(2000, 1, 1)
+    alert_webhook_url: str | None = None
+    alert_webhook_timeout_s: float = Field(default=5.0, gt=0)
+    alert_webhook_retries: int = Field(default=3, ge=0, le=10)
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = Field(default=25, ge=1, le=65535)
+    alert_email_from: str = "recops@localhost"
+    alert_email_to: list[str] = Field(default_factory=list)
+
+    # --- serving -----------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    model_refresh_seconds: float = Field(default=30.0, ge=0)
+
+    # --- airflow -----------------------------------------------------------------------------
+    airflow_host: str = "127.0.0.1"
+    airflow_port: int = Field(default=8080, ge=1, le=65535)
+
+    @field_validator("home", "repo_root")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> "Settings":
+        if self.quality_psi_warn >= self.quality_psi_error:
+            raise ValueError("RECOPS_QUALITY_PSI_WARN must be below RECOPS_QUALITY_PSI_ERROR")
+        return self
+
+    # --- derived paths -----------------------------------------------------------------------
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def dags_folder(self) -> Path:
+        return self.repo_root / "dags"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.repo_root / "dbt_project"
+
+    @property
+    def dbt_target(self) -> str:
+        return "postgres" if self.profile == "production" else "duckdb"
+
+    @property
+    def feature_repo_path(self) -> Path:
+        return self.repo_root / "features"
+
+    @property
+    def feature_store_yaml(self) -> Path:
+        name = "feature_store.production.yaml" if self.profile == "production" else "feature_store.yaml"
+        return self.feature_repo_path / name
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
+
+    @property
+    def feature_data_dir(self) -> Path:
+        return self.feast_dir / "data"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri_override:
+            return self.mlflow_tracking_uri_override
+        if self.profile == "production":
+            return f"postgresql://{self.postgres_user}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}_mlflow"
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return self.mlflow_dir / "artifacts"
+
+    @property
+    def quality_dir(self) -> Path:
+        return self.home / "quality"
+
+    @property
+    def alerts_path(self) -> Path:
+        return self.home / "alerts.jsonl"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def feedback_dir(self) -> Path:
+        return self.home / "feedback"
+
+    @property
+    def postgres_dsn(self) -> str:
+        auth = self.postgres_user + (f":{self.postgres_password}" if self.postgres_password else "")
+        return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
+
+    def tool_env(self) -> dict[str, str]:
+        """Environment variables the integrated tools (dbt, Feast, Airflow) read."""
+        return {
+            "RECOPS_HOME": str(self.home),
+            "RECOPS_PROFILE": self.profile,
+            "RECOPS_WAREHOUSE_PATH": str(self.warehouse_path),
+            "RECOPS_USER_SALT": self.user_salt,
+            "RECOPS_FEAST_DIR": str(self.feast_dir),
+            "RECOPS_FEATURE_DATA_DIR": str(self.feature_data_dir),
+            "RECOPS_POSTGRES_HOST": self.postgres_host,
+            "RECOPS_POSTGRES_PORT": str(self.postgres_port),
+            "RECOPS_POSTGRES_USER": self.postgres_user,
+            "RECOPS_POSTGRES_PASSWORD": self.postgres_password,
+            "RECOPS_POSTGRES_DB": self.postgres_db,
+            "RECOPS_REDIS_CONNECTION": self.redis_url.removeprefix("redis://").split("/")[0],
+            "RECOPS_FEATURE_SNAPSHOT_DAYS": str(self.feature_snapshot_days),
+            "FEAST_FS_YAML_FILE_PATH": str(self.feature_store_yaml),
+        }
+
+    def export_tool_env(self) -> None:
+        """Put :meth:`tool_env` into ``os.environ`` (dbt's ``env_var`` and Feast's ``${VAR}`` read it)."""
+        os.environ.update(self.tool_env())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()

@@ -1,0 +1,162 @@
+"""The transform stage: run the dbt project (``dbt_project/``) on the active profile's warehouse.
+
+``run_dbt`` calls dbt in-process through ``dbtRunner`` with the environment of
+:meth:`Settings.tool_env`, the target of :attr:`Settings.dbt_target` and dbt's target and log
+directories under ``settings.home / "dbt"``, so two ``RECOPS_HOME`` never share state and the
+repository stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from recops.settings import Settings
+
+DbtCommand = Literal["build", "run", "test", "seed"]
+
+#: The tables of docs/CONTRACTS.md that ``dbt build`` produces, in lineage order.
+MART_TABLES: tuple[str, ...] = (
+    "fct_interactions",
+    "dim_items",
+    "dim_users",
+    "ml_user_features",
+    "ml_item_features",
+    "ml_user_item_features",
+    "ml_ltr_labels",
+)
+
+#: Node statuses that make a run fail (dbt's RunStatus / TestStatus values).
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+
+
+class DbtFailure(BaseModel):
+    """One dbt node that did not succeed."""
+
+    node: str = Field(description="unique_id of the node, e.g. model.recops.dim_items")
+    status: str
+    message: str
+
+
+class DbtResult(BaseModel):
+    """Outcome of one dbt invocation."""
+
+    command: str
+    success: bool
+    status_counts: dict[str, int] = Field(default_factory=dict, description="node status -> count")
+    failures: list[DbtFailure] = Field(default_factory=list)
+    elapsed_s: float
+    target: str
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+
+class DbtBuildError(RuntimeError):
+    """dbt reported failed nodes (or could not run at all)."""
+
+    def __init__(self, result: DbtResult, detail: str | None = None) -> None:
+        self.result = result
+        lines = [f"dbt {result.command} failed on target {result.target!r}"]
+        if detail:
+            lines.append(detail)
+        lines += [f"- {f.node} [{f.status}]: {f.message}" for f in result.failures]
+        super().__init__("\n".join(lines))
+
+
+def dbt_state_dir(settings: Settings) -> Path:
+    """Where dbt writes its target (manifest, compiled SQL) and logs for this ``RECOPS_HOME``."""
+    return settings.home / "dbt"
+
+
+def dbt_args(
+    settings: Settings,
+    command: DbtCommand = "build",
+    vars: dict[str, Any] | None = None,
+    select: str | None = None,
+) -> list[str]:
+    """The command line ``run_dbt`` hands to dbt (pure; exposed for tests and logging)."""
+    state = dbt_state_dir(settings)
+    args = [
+        command,
+        "--project-dir", str(settings.dbt_project_dir),
+        "--profiles-dir", str(settings.dbt_project_dir),
+        "--target", settings.dbt_target,
+        "--target-path", str(state / "target"),
+        "--log-path", str(state / "logs"),
+        "--no-version-check",
+        "--no-send-anonymous-usage-stats",
+        "--no-use-colors",
+    ]
+    if vars:
+        args += ["--vars", json.dumps(vars, default=str, sort_keys=True)]
+    if select:
+        args += ["--select", select]
+    return args
+
+
+def run_dbt(
+    settings: Settings,
+    command: DbtCommand = "build",
+    vars: dict[str, Any] | None = None,
+    select: str | None = None,
+) -> DbtResult:
+    """Run ``dbt <command>`` on the warehouse of ``settings``; raise :class:`DbtBuildError` on failure.
+
+    ``vars`` are dbt vars (``cutoff`` as ``YYYY-MM-DD`` or a ``date``, ``feature_snapshot_days``,
+    ``label_window_days``, ``label_windows``); ``select`` is a dbt selector.
+    """
+    from dbt.cli.main import dbtRunner
+
+    settings.export_tool_env()
+    state = dbt_state_dir(settings)
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    res = dbtRunner().invoke(dbt_args(settings, command, vars, select))
+    elapsed = time.perf_counter() - started
+
+    counts: Counter[str] = Counter()
+    failures: list[DbtFailure] = []
+    node_results = getattr(res.result, "results", None) or []
+    for node_result in node_results:
+        status = str(getattr(node_result.status, "value", node_result.status))
+        counts[status] += 1
+        if status in FAILED_STATUSES:
+            node = getattr(node_result, "node", None)
+            failures.append(
+                DbtFailure(
+                    node=getattr(node, "unique_id", None) or str(node),
+                    status=status,
+                    message=(node_result.message or "").strip(),
+                )
+            )
+    result = DbtResult(
+        command=command,
+        success=bool(res.success),
+        status_counts=dict(counts),
+        failures=failures,
+        elapsed_s=round(elapsed, 3),
+        target=settings.dbt_target,
+        vars=dict(vars or {}),
+    )
+    if not result.success:
+        detail = f"{type(res.exception).__name__}: {res.exception}" if res.exception else None
+        raise DbtBuildError(result, detail)
+    return result
+
+
+def mart_row_counts(settings: Settings) -> dict[str, int]:
+    """Rows in each table of :data:`MART_TABLES` (missing tables are absent from the dict)."""
+    from recops.warehouse import Warehouse
+
+    schema = "public" if settings.dbt_target == "postgres" else "main"
+    counts: dict[str, int] = {}
+    with Warehouse(settings) as wh:
+        for table in MART_TABLES:
+            if wh.table_exists(schema, table):
+                counts[table] = int(wh.scalar(f"select count(*) from {schema}.{table}"))
+    return counts

@@ -1,0 +1,139 @@
+"""A tiny raw layer with hand-checkable content, written through recops.warehouse.Warehouse.
+
+Dates are chosen around CUTOFF = 2024-03-01 (2024 is a leap year: 2024-02-29 exists).
+Original user ids contain non-hex characters, so they can never hide inside an md5 hex digest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from recops.constants import RAW_BATCHES, RAW_EVENTS, RAW_ITEMS, RAW_QUARANTINE
+from recops.settings import Settings
+from recops.warehouse import Warehouse
+
+CUTOFF = "2024-03-01"
+ALICE, BOB, CAROL, MALLORY = "cust-alice", "cust-bob", " CUST-Carol ", "cust-mallory"
+ORIGINAL_USER_IDS = ("cust-alice", "cust-bob", "CUST-Carol", "cust-mallory")
+
+INGESTED = datetime(2024, 3, 6, 12, 0)
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+# (batch, user, item, type, event_at, qty, price, order)
+EVENTS: list[tuple] = [
+    # alice: the user whose features are hand-computed at the 2024-03-01 snapshot
+    ("b1", ALICE, "i1", "purchase", "2024-02-29 10:00", 2, 5.0, "o1"),
+    ("b1", ALICE, "i2", "purchase", "2024-02-29 10:00", 1, 3.0, "o1"),
+    ("b1", ALICE, "i1", "purchase", "2024-02-20 09:00", 1, 5.0, "o2"),
+    ("b1", ALICE, "i3", "purchase", "2024-01-15 12:00", 1, 10.0, "o3"),
+    ("b1", ALICE, "i1", "purchase", "2023-11-01 08:00", 1, 5.0, "o4"),
+    ("b1", ALICE, "i2", "view", "2024-02-25 18:00", None, None, None),
+    ("b1", ALICE, "i3", "view", "2024-01-10 18:00", None, None, None),
+    ("b1", ALICE, "i1", " Return ", "2024-02-22 11:00", 1, 5.0, "o2r"),
+    ("b1", ALICE, "i2", "add_to_cart", "2024-02-28 17:00", 1, 3.0, None),
+    # on the snapshot day itself: must not count at event_timestamp 2024-03-01
+    ("b2", ALICE, "i2", "purchase", "2024-03-01 08:00", 1, 3.0, "o9"),
+    # exact duplicate of alice's first line, loaded again in another batch
+    ("b2", ALICE, "i1", "purchase", "2024-02-29 10:00", 2, 5.0, "o1"),
+    # anonymous purchase line: counts for item popularity only
+    ("b2", None, "i1", "purchase", "2024-02-28 15:00", 1, 5.0, "o10"),
+    # bob: four purchases of i1 in label window 0 -> relevance 3
+    ("b2", BOB, "i1", "purchase", "2024-02-10 10:00", 1, 5.0, "o5"),
+    ("b2", BOB, "i1", "purchase", "2024-02-12 10:00", 1, 5.0, "o6"),
+    ("b2", BOB, "i1", "purchase", "2024-02-14 10:00", 1, 5.0, "o7"),
+    ("b2", BOB, "i1", "purchase", "2024-02-16 10:00", 1, 5.0, "o8"),
+    ("b2", BOB, "i2", "view", "2024-03-05 09:00", None, None, None),
+    # carol (messy id and event type): i5 is not in the catalogue
+    ("b2", CAROL, "i5", " PURCHASE", "2024-01-20 10:00", 1, 7.0, "o11"),
+    ("b2", CAROL, "i5", "purchase", "2024-01-21 10:00", 1, 9.0, "o12"),
+    # quarantined batch: nothing of it may reach staging
+    ("b3", MALLORY, "i1", "purchase", "2024-02-27 10:00", 1, 5.0, "o13"),
+    ("b3", ALICE, "i3", "purchase", "2024-02-27 10:00", 1, 10.0, "o14"),
+]
+
+# (batch, item, title, description, category, brand, price, ingested_at)
+ITEMS: list[tuple] = [
+    ("b0", "i1", "Red Mug", "old text", "Kitchen", "Acme", 4.0, "2024-03-01 00:00"),
+    ("b1", "i1", " Red  Mug ", "Ceramic   mug", "Kitchen", "Acme", 5.5, "2024-03-06 12:00"),
+    ("b1", "i2", "Blue Plate", None, "Kitchen", None, 3.0, "2024-03-06 12:00"),
+    ("b1", "i3", "Lamp", "Desk lamp", "Home", "Lumo", 10.0, "2024-03-06 12:00"),
+    ("b1", "i4", "Catalogue Only", "never sold", "Home", "Lumo", 2.0, "2024-03-06 12:00"),
+    ("b3", "i9", "Bad Row", None, None, None, 1.0, "2024-03-06 12:00"),
+]
+
+BATCHES = [("b0", "loaded"), ("b1", "loaded"), ("b2", "loaded"), ("b3", "quarantined")]
+
+
+def events_df() -> pd.DataFrame:
+    rows = []
+    for n, (batch, user, item, etype, at, qty, price, order) in enumerate(EVENTS):
+        rows.append(
+            {
+                "batch_id": batch, "ingested_at": INGESTED, "source": "fixture",
+                "source_file": f"{batch}.csv", "source_row": n, "user_id": user,
+                "item_id": item, "event_type": etype, "event_at": _ts(at),
+                "session_id": None, "quantity": qty, "price_amount": price,
+                "order_id": order, "country": "de",
+            }
+        )
+    df = pd.DataFrame(rows)
+    for col in ("quantity", "price_amount"):
+        df[col] = df[col].astype("float64")
+    return df
+
+
+def items_df() -> pd.DataFrame:
+    rows = [
+        {
+            "batch_id": batch, "ingested_at": _ts(ing), "source": "fixture",
+            "source_file": f"{batch}_items.csv", "source_row": n, "item_id": item,
+            "title": title, "description": desc, "category": cat, "brand": brand,
+            "price_amount": price,
+        }
+        for n, (batch, item, title, desc, cat, brand, price, ing) in enumerate(ITEMS)
+    ]
+    return pd.DataFrame(rows)
+
+
+def batches_df() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "batch_id": batch, "source": "fixture", "files": f"{batch}.csv",
+                "rows_in": 1, "rows_loaded": 1 if status == "loaded" else 0,
+                "rows_quarantined": 0 if status == "loaded" else 1,
+                "quarantine_reasons": "{}", "status": status,
+                "status_reason": None if status == "loaded" else "fixture: rejected batch",
+                "ingested_at": INGESTED,
+            }
+            for batch, status in BATCHES
+        ]
+    )
+
+
+def quarantine_df() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "batch_id": "b3", "source_file": "b3.csv", "source_row": 0, "field": "user_id",
+                "reason": "fixture", "raw_record": '{"user_id": "cust-mallory"}',
+                "quarantined_at": INGESTED,
+            }
+        ]
+    )
+
+
+def write_raw_fixture(settings: Settings) -> None:
+    """Create the raw schema of ``settings``' warehouse and append the fixture rows."""
+    with Warehouse(settings) as wh:
+        wh.ensure_raw_schema()
+        wh.append_df(RAW_BATCHES, batches_df())
+        wh.append_df(RAW_EVENTS, events_df())
+        wh.append_df(RAW_ITEMS, items_df())
+        wh.append_df(RAW_QUARANTINE, quarantine_df())

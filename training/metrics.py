@@ -1,0 +1,212 @@
+"""Top-K ranking metrics with one shared signature (as in recommenders' ``python_evaluation``).
+
+``truth`` holds the relevant (user, item) pairs (duplicates are collapsed: binary gain); ``pred``
+holds scored (user, item) pairs. Per user the predictions are ordered by score descending, then by
+item id ascending (deterministic ties), and cut at ``k``. Every metric is the mean over the users in
+``truth``; a user in ``truth`` without predictions scores 0. Users only in ``pred`` are ignored.
+
+* NDCG@k  = DCG / IDCG, DCG = sum over hits of 1/log2(rank+1), IDCG over min(|relevant|, k) hits
+* Recall@k = hits / |relevant|
+* HitRate@k = 1 if at least one hit
+* MAP@k   = sum over hits of precision@rank, divided by min(|relevant|, k)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from recops.constants import ITEM_COL, RANK_COL, SCORE_COL, USER_COL
+
+METRICS = ("ndcg", "recall", "hitrate", "map")
+
+
+class MetricInputError(ValueError):
+    """Bad input to a metric: missing columns, k < 1, empty truth."""
+
+
+def _check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise MetricInputError(f"k must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def _check_columns(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise MetricInputError(f"{name} lacks columns {missing}")
+
+
+def rank_predictions(
+    pred: pd.DataFrame,
+    *,
+    col_user: str = USER_COL,
+    col_item: str = ITEM_COL,
+    col_score: str = SCORE_COL,
+    k: int | None = None,
+) -> pd.DataFrame:
+    """(user, item, rank) per user by score desc then item id asc, optionally cut at ``k``.
+
+    A (user, item) pair predicted twice keeps its best score."""
+    _check_columns(pred, "pred", [col_user, col_item, col_score])
+    ranked = pred[[col_user, col_item, col_score]].sort_values(
+        [col_user, col_score, col_item], ascending=[True, False, True], kind="mergesort"
+    )
+    ranked = ranked.drop_duplicates([col_user, col_item], keep="first")
+    ranked[RANK_COL] = ranked.groupby(col_user, sort=False).cumcount().to_numpy() + 1
+    if k is not None:
+        ranked = ranked[ranked[RANK_COL] <= k]
+    return ranked[[col_user, col_item, RANK_COL]].reset_index(drop=True)
+
+
+def _relevant(truth: pd.DataFrame, col_user: str, col_item: str) -> pd.DataFrame:
+    _check_columns(truth, "truth", [col_user, col_item])
+    relevant = truth[[col_user, col_item]].drop_duplicates()
+    if relevant.empty:
+        raise MetricInputError("truth is empty: no user to average over")
+    return relevant
+
+
+def _per_user_from_ranked(
+    relevant: pd.DataFrame, ranked: pd.DataFrame, k: int, col_user: str, col_item: str
+) -> pd.DataFrame:
+    """Per-user metric table from deduplicated truth and ranked predictions (rank column)."""
+    n_rel = relevant.groupby(col_user, sort=True).size().rename("n_relevant")
+    top = ranked[ranked[RANK_COL] <= k]
+    hits = top.merge(relevant, on=[col_user, col_item], how="inner")
+    hits = hits.sort_values([col_user, RANK_COL], kind="mergesort")
+    rank = hits[RANK_COL].to_numpy(dtype=np.float64)
+    hits = hits.assign(
+        gain=1.0 / np.log2(rank + 1.0),
+        # precision at the rank of the j-th hit = j / rank
+        precision=(hits.groupby(col_user, sort=False).cumcount().to_numpy() + 1) / rank,
+    )
+    agg = hits.groupby(col_user, sort=True).agg(
+        n_hits=(RANK_COL, "size"), dcg=("gain", "sum"), sum_precision=("precision", "sum")
+    )
+    table = pd.DataFrame(n_rel).join(agg, how="left").fillna(0.0)
+    ideal_hits = np.minimum(table["n_relevant"].to_numpy(), k).astype(int)
+    ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+    table["ndcg"] = table["dcg"] / ideal[ideal_hits]
+    table["recall"] = table["n_hits"] / table["n_relevant"]
+    table["hitrate"] = (table["n_hits"] > 0).astype(float)
+    table["map"] = table["sum_precision"] / ideal_hits
+    return table
+
+
+def per_user_metrics(
+    truth: pd.DataFrame,
+    pred: pd.DataFrame,
+    *,
+    col_user: str = USER_COL,
+    col_item: str = ITEM_COL,
+    col_score: str = SCORE_COL,
+    k: int = 10,
+) -> pd.DataFrame:
+    """One row per user in ``truth`` with n_relevant, n_hits, ndcg, recall, hitrate, map."""
+    k = _check_k(k)
+    relevant = _relevant(truth, col_user, col_item)
+    ranked = rank_predictions(pred, col_user=col_user, col_item=col_item, col_score=col_score, k=k)
+    return _per_user_from_ranked(relevant, ranked, k, col_user, col_item)
+
+
+def _mean_metric(name: str, truth, pred, col_user, col_item, col_score, k) -> float:
+    table = per_user_metrics(
+        truth, pred, col_user=col_user, col_item=col_item, col_score=col_score, k=k
+    )
+    return float(table[name].mean())
+
+
+def ndcg_at_k(
+    truth: pd.DataFrame,
+    pred: pd.DataFrame,
+    *,
+    col_user: str = USER_COL,
+    col_item: str = ITEM_COL,
+    col_score: str = SCORE_COL,
+    k: int = 10,
+) -> float:
+    """Mean NDCG@k, binary gain, ideal DCG over min(|relevant|, k) hits."""
+    return _mean_metric("ndcg", truth, pred, col_user, col_item, col_score, k)
+
+
+def recall_at_k(
+    truth: pd.DataFrame,
+    pred: pd.DataFrame,
+    *,
+    col_user: str = USER_COL,
+    col_item: str = ITEM_COL,
+    col_score: str = SCORE_COL,
+    k: int = 10,
+) -> float:
+    """Mean Recall@k = hits in the top k / |relevant|."""
+    return _mean_metric("recall", truth, pred, col_user, col_item, col_score, k)
+
+
+def hit_rate_at_k(
+    truth: pd.DataFrame,
+    pred: pd.DataFrame,
+    *,
+    col_user: str = USER_COL,
+    col_item: str = ITEM_COL,
+    col_score: str = SCORE_COL,
+    k: int = 10,
+) -> float:
+    """Share of users with at least one relevant item in the top k."""
+    return _mean_metric("hitrate", truth, pred, col_user, col_item, col_score, k)
+
+
+def map_at_k(
+    truth: pd.DataFrame,
+    pred: pd.DataFrame,
+    *,
+    col_user: str = USER_COL,
+    col_item: str = ITEM_COL,
+    col_score: str = SCORE_COL,
+    k: int = 10,
+) -> float:
+    """Mean average precision@k; AP divides by min(|relevant|, k)."""
+    return _mean_metric("map", truth, pred, col_user, col_item, col_score, k)
+
+
+def catalog_coverage(
+    pred: pd.DataFrame,
+    n_items: int,
+    *,
+    col_user: str = USER_COL,
+    col_item: str = ITEM_COL,
+    col_score: str = SCORE_COL,
+    k: int = 10,
+) -> float:
+    """Distinct items in anyone's top k / ``n_items`` (the catalogue size)."""
+    k = _check_k(k)
+    if n_items < 1:
+        raise MetricInputError(f"n_items must be >= 1, got {n_items!r}")
+    ranked = rank_predictions(pred, col_user=col_user, col_item=col_item, col_score=col_score, k=k)
+    return ranked[col_item].nunique() / n_items
+
+
+def metrics_at_ks(
+    truth: pd.DataFrame,
+    pred: pd.DataFrame,
+    ks: Sequence[int],
+    *,
+    col_user: str = USER_COL,
+    col_item: str = ITEM_COL,
+    col_score: str = SCORE_COL,
+) -> pd.DataFrame:
+    """Mean ndcg/recall/hitrate/map for each K in ``ks`` (long format: k, metric, value).
+
+    Ranks the predictions once; used for the metric-by-K plot."""
+    ks = [_check_k(k) for k in ks]
+    relevant = _relevant(truth, col_user, col_item)
+    ranked = rank_predictions(
+        pred, col_user=col_user, col_item=col_item, col_score=col_score, k=max(ks)
+    )
+    rows = []
+    for k in ks:
+        table = _per_user_from_ranked(relevant, ranked, k, col_user, col_item)
+        rows.extend({"k": k, "metric": m, "value": float(table[m].mean())} for m in METRICS)
+    return pd.DataFrame(rows)
