@@ -1,0 +1,29 @@
+"""Ingestion: loaders per source format into the batch-tracked raw tables, plus the synthetic shop.
+
+Public API (the CLI and the Airflow tasks call these):
+
+- :func:`ingest_events`, :func:`ingest_online_retail`, :func:`ingest_movielens`,
+  :func:`ingest_feedback` -> :class:`IngestSummary`
+- :func:`newest_event_at` (newest event of a generic events file)
+- :func:`generate_shop`, :func:`write_shop` (synthetic data)
+- :class:`IngestError` (a file that cannot be read at all; nothing is loaded)
+"""
+
+from recops.ingestion.errors import IngestError
+from recops.ingestion.events import ingest_events, ingest_feedback, newest_event_at
+from recops.ingestion.movielens import ingest_movielens
+from recops.ingestion.online_retail import ingest_online_retail
+from recops.ingestion.summary import IngestSummary
+from recops.ingestion.synthetic import generate_shop, write_shop
+
+__all__ = [
+    "IngestError",
+    "IngestSummary",
+    "generate_shop",
+    "ingest_events",
+    "ingest_feedback",
+    "ingest_movielens",
+    "ingest_online_retail",
+    "newest_event_at",
+    "write_shop",
+]

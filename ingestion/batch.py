@@ -20,7 +20,7 @@ from recops.constants import (
     RAW_QUARANTINE,
 )
 from recops.ingestion.errors import IngestError
-from recops.ingestion.parsing import QUARANTINE_COLUMNS
+from recops.ingestion.parsing import QUARANTINE_COLUMNS, TEXT
 from recops.ingestion.summary import IngestSummary
 from recops.settings import Settings
 from recops.warehouse import Warehouse
@@ -100,7 +100,9 @@ def run_batch(
         known = _stored_summary(wh, batch_id)
         if known is not None:
             return known
-        wh.append_df(RAW_EVENTS, _with_meta(data.events, RAW_EVENT_COLUMNS, batch_id, stamp, source))
+        wh.append_df(
+            RAW_EVENTS, _with_meta(data.events, RAW_EVENT_COLUMNS, batch_id, stamp, source)
+        )
         wh.append_df(RAW_ITEMS, _with_meta(data.items, RAW_ITEM_COLUMNS, batch_id, stamp, source))
         wh.append_df(RAW_QUARANTINE, _quarantine_rows(data.quarantine, batch_id, stamp))
         wh.append_df(RAW_BATCHES, _batch_row(summary, stamp))
@@ -118,7 +120,7 @@ def _summary(
     batch_id: str, source: str, files: Sequence[Path], data: BatchData, stamp: datetime
 ) -> IngestSummary:
     reasons = data.quarantine["reason"].value_counts().sort_index()
-    quarantined = int(len(data.quarantine))
+    quarantined = len(data.quarantine)
     status = "quarantined" if data.rows_in > 0 and data.rows_loaded == 0 else "loaded"
     return IngestSummary(
         batch_id=batch_id,
@@ -159,7 +161,7 @@ def _with_meta(
         out["event_at"] = out["event_at"].astype("datetime64[ns]")
     for col in (*STRING_EVENT_COLUMNS, *STRING_ITEM_COLUMNS):
         if col in out.columns:
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
+            out[col] = out[col].astype(TEXT)
     return out.reset_index(drop=True)
 
 
@@ -167,7 +169,7 @@ def _quarantine_rows(frame: pd.DataFrame, batch_id: str, stamp: datetime) -> pd.
     out = frame[QUARANTINE_COLUMNS].copy()
     out.insert(0, "batch_id", batch_id)
     out["source_row"] = out["source_row"].astype("int64")
-    out["field"] = out["field"].astype(object).where(out["field"].notna(), None)
+    out["field"] = out["field"].astype(TEXT)
     out["quarantined_at"] = pd.Timestamp(stamp)
     return out.sort_values(["source_file", "source_row"], kind="stable").reset_index(drop=True)
 

@@ -15,7 +15,8 @@ invalid_quantity, invalid_price, non_positive_quantity (add_to_cart / purchase /
 quantity <= 0), negative_price.
 
 Optional catalogue file: ``item_id`` required; ``title`` [name], ``description``, ``category``,
-``brand``, ``price`` [price_amount] optional. Checks: missing_item_id, invalid_price, negative_price.
+``brand``, ``price`` [price_amount] optional. Checks: missing_item_id, invalid_price,
+negative_price.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def ingest_events(
     source: Literal["events", "synthetic"] = "events",
     ingested_at: datetime | None = None,
 ) -> IngestSummary:
-    """Load a generic events file (and optionally its catalogue) into ``raw.events`` / ``raw.items``.
+    """Load a generic events file (and optionally its catalogue) into raw.events / raw.items.
 
     ``source`` labels the rows ('synthetic' for the generated shop); the batch id does not depend
     on it, so the same files cannot be loaded twice under two labels.
@@ -93,13 +94,16 @@ def ingest_events(
         return BatchData(
             events=events.events,
             items=items.items,
-            quarantine=concat_frames([events.quarantine, items.quarantine], events.quarantine.columns),
+            quarantine=concat_frames(
+                [events.quarantine, items.quarantine], events.quarantine.columns
+            ),
             rows_in=events.rows_in + items.rows_in,
             rows_loaded=events.rows_loaded + items.rows_loaded,
         )
 
-    return run_batch(settings, kind="events", source=source, files=files, build=build,
-                     ingested_at=ingested_at)
+    return run_batch(
+        settings, kind="events", source=source, files=files, build=build, ingested_at=ingested_at
+    )
 
 
 def ingest_feedback(
@@ -117,15 +121,23 @@ def ingest_feedback(
     def build() -> BatchData:
         return parse_event_table(open_table(files[0]), FEEDBACK_TYPES, lenient=True)
 
-    return run_batch(settings, kind="feedback", source="feedback", files=files, build=build,
-                     ingested_at=ingested_at)
+    return run_batch(
+        settings,
+        kind="feedback",
+        source="feedback",
+        files=files,
+        build=build,
+        ingested_at=ingested_at,
+    )
 
 
 def newest_event_at(path: Path) -> datetime:
     """The newest valid ``event_at`` of a generic events file (naive UTC), reading one column."""
     path = Path(path).resolve()
     table = open_table(path)
-    column = resolve_columns(path, table.columns, {"event_at": EVENT_REQUIRED["event_at"]})["event_at"]
+    column = resolve_columns(path, table.columns, {"event_at": EVENT_REQUIRED["event_at"]})[
+        "event_at"
+    ]
     values = _read_column(table, column)
     parsed, _, _ = parse_timestamp(values)
     newest = parsed.max()
@@ -142,10 +154,23 @@ def _read_column(table: SourceTable, column: str) -> pd.Series:
 
         return pq.read_table(table.path, columns=[column]).column(0).to_pandas()
     if suffix in {".csv", ".tsv", ".txt"}:
-        sep = "\t" if suffix == ".tsv" else ","
-        frame = pd.read_csv(table.path, usecols=lambda c: c.strip() == column, dtype=str,
-                            sep=sep, on_bad_lines="skip", encoding_errors="replace")
-        return frame.iloc[:, 0]
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        try:
+            read = pacsv.read_csv(
+                table.path,
+                parse_options=pacsv.ParseOptions(
+                    delimiter="\t" if suffix == ".tsv" else ",",
+                    invalid_row_handler=lambda _: "skip",
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=[column], column_types={column: pa.string()}
+                ),
+            )
+            return read.column(0).to_pandas(types_mapper=pd.ArrowDtype)
+        except (pa.ArrowInvalid, KeyError):  # e.g. a padded header name: the slow, exact path
+            pass
     return pd.concat([c.frame[column] for c in table.chunks()], ignore_index=True)
 
 
@@ -192,7 +217,9 @@ def _parse_event_chunk(
     chunk: Chunk, names: dict[str, str], allowed: Sequence[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Checked, typed event rows and the chunk's quarantine rows."""
-    col = {logical: _column(chunk, names, logical) for logical in (*EVENT_REQUIRED, *EVENT_OPTIONAL)}
+    col = {
+        logical: _column(chunk, names, logical) for logical in (*EVENT_REQUIRED, *EVENT_OPTIONAL)
+    }
     checks = RowChecks(len(chunk.frame))
     item_id = normalize_id(col["item_id"])
     checks.flag(item_id.isna().to_numpy(), names.get("item_id", "item_id"), "missing_item_id")
@@ -235,7 +262,9 @@ def parse_item_table(table: SourceTable) -> BatchData:
     names = resolve_columns(table.path, table.columns, ITEM_REQUIRED, ITEM_OPTIONAL)
     items, quarantine, rows_in = [], [], 0
     for chunk in table.chunks():
-        col = {logical: _column(chunk, names, logical) for logical in (*ITEM_REQUIRED, *ITEM_OPTIONAL)}
+        col = {
+            logical: _column(chunk, names, logical) for logical in (*ITEM_REQUIRED, *ITEM_OPTIONAL)
+        }
         checks = RowChecks(len(chunk.frame))
         item_id = normalize_id(col["item_id"])
         checks.flag(item_id.isna().to_numpy(), names["item_id"], "missing_item_id")

@@ -2,8 +2,9 @@
 
 Layouts (column names matched case-, space- and underscore-insensitively):
 
-- original: InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country
-- II:       Invoice,   StockCode, Description, Quantity, InvoiceDate, Price,     Customer ID, Country
+- original: InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID,
+  Country
+- II: Invoice, StockCode, Description, Quantity, InvoiceDate, Price, Customer ID, Country
 
 Description and Country are optional; the other six are required (``IngestError`` otherwise).
 
@@ -18,9 +19,9 @@ Mapping of one invoice line to ``raw.events`` (one input line -> at most one eve
   -> ``purchase`` when Quantity > 0 and price > 0.
 - ``event_at`` = InvoiceDate: ISO text, a timestamp cell, ``m/d/Y H:M[:S]`` or ``d-m-Y H:M[:S]``;
   the shop's local times are stored as they are (taken as UTC).
-- Non-product stock codes (POST, DOT, M, C2, BANK CHARGES, AMAZONFEE, gift_*, TEST*, ...; the rule
-  is "does not start with five digits") are loaded into ``raw.events`` like any other line (raw keeps
-  everything parseable; staging filters them) but never enter the catalogue.
+- Non-product stock codes (POST, DOT, M, C2, BANK CHARGES, AMAZONFEE, gift_*, TEST*, ...; the
+  rule is "does not start with five digits") are loaded into ``raw.events`` like any other line
+  (raw keeps everything parseable; staging filters them) but never enter the catalogue.
 
 Quarantine reasons, first failure wins: missing_item_id, missing_invoice, missing_event_at,
 invalid_event_at, invalid_quantity (blank or non-numeric), invalid_price (blank or non-numeric),
@@ -74,10 +75,16 @@ SOURCE = "online_retail"
 def ingest_online_retail(
     settings: Settings, path: Path, *, ingested_at: datetime | None = None
 ) -> IngestSummary:
-    """Load one Online Retail file (.csv, .xlsx or .parquet) into ``raw.events`` and ``raw.items``."""
+    """Load one Online Retail file (.csv, .xlsx or .parquet) into raw.events and raw.items."""
     files = existing_files([path])
-    return run_batch(settings, kind=SOURCE, source=SOURCE, files=files,
-                     build=lambda: parse_online_retail(files[0]), ingested_at=ingested_at)
+    return run_batch(
+        settings,
+        kind=SOURCE,
+        source=SOURCE,
+        files=files,
+        build=lambda: parse_online_retail(files[0]),
+        ingested_at=ingested_at,
+    )
 
 
 def parse_online_retail(path: Path) -> BatchData:
@@ -93,8 +100,9 @@ def parse_online_retail(path: Path) -> BatchData:
         rows_in += len(chunk.frame) + len(chunk.rejects)
     frame = concat_frames(events, [])
     items = derive_items(concat_frames(lines, []))
-    return BatchData(frame, items, concat_frames(quarantine, quarantine[0].columns), rows_in,
-                     len(frame))
+    return BatchData(
+        frame, items, concat_frames(quarantine, quarantine[0].columns), rows_in, len(frame)
+    )
 
 
 def _column(chunk: Chunk, names: dict[str, str], logical: str) -> pd.Series:
@@ -152,9 +160,13 @@ def derive_items(lines: pd.DataFrame) -> pd.DataFrame:
     first = prod.drop_duplicates("item_id")[["item_id", "source_file", "source_row"]]
     titles = (
         prod.dropna(subset=["title"])
-        .groupby(["item_id", "title"], sort=False).size().rename("n").reset_index()
+        .groupby(["item_id", "title"], sort=False)
+        .size()
+        .rename("n")
+        .reset_index()
         .sort_values(["item_id", "n", "title"], ascending=[True, False, True])
-        .drop_duplicates("item_id").set_index("item_id")["title"]
+        .drop_duplicates("item_id")
+        .set_index("item_id")["title"]
     )
     bought = prod.loc[prod["event_type"] == "purchase"].groupby("item_id")["price_amount"].median()
     any_line = prod.groupby("item_id")["price_amount"].median()

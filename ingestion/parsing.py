@@ -19,7 +19,7 @@ from recops.ingestion.errors import IngestError
 from recops.ingestion.readers import REJECT_COLUMNS, Chunk
 
 QUARANTINE_COLUMNS = ["source_file", *REJECT_COLUMNS]
-_INTEGRAL_TEXT = re.compile(r"^(-?\d+)\.0+$")
+_INTEGRAL_TEXT = r"^(-?\d+)\.0+$"
 
 
 # --- columns ----------------------------------------------------------------------------------
@@ -55,55 +55,73 @@ def resolve_columns(
 
 
 # --- values -----------------------------------------------------------------------------------
+TEXT = "string[pyarrow]"
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Stripped text (pyarrow strings), NA where null or blank; whole floats lose their ``.0``."""
+    if values.dtype == object and ptypes.infer_dtype(values, skipna=True) not in (
+        "string",
+        "empty",
+    ):
+        values = values.map(_cell_text, na_action="ignore")
+    text = values.astype(TEXT).str.strip()
+    return text.where((text != "").fillna(False))
+
+
+def _cell_text(value: object) -> object:
+    """One cell of a mixed object column as text (a whole float ``12345.0`` -> ``"12345"``)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else str(value)
+
+
 def blank_mask(values: pd.Series) -> np.ndarray:
     """True where a value is null or an empty / whitespace-only string."""
-    missing = values.isna().to_numpy()
-    if values.dtype == object or ptypes.is_string_dtype(values.dtype):
-        text = values.astype("string").str.strip()
-        missing |= (text == "").fillna(True).to_numpy(dtype=bool)
-    return missing
+    if ptypes.is_numeric_dtype(values.dtype) or ptypes.is_datetime64_any_dtype(values.dtype):
+        return values.isna().to_numpy()
+    return as_text(values).isna().to_numpy()
 
 
 def clean_text(values: pd.Series) -> pd.Series:
-    """Stripped strings, ``None`` where blank (object dtype)."""
-    text = values.astype("string").str.strip()
-    return text.astype(object).where(~blank_mask(values), None)
+    """Stripped text, NA where blank (pyarrow strings)."""
+    return as_text(values)
 
 
 def normalize_id(values: pd.Series) -> pd.Series:
-    """Identifiers as strings: ``12345.0`` (float or text) -> ``"12345"``; blank -> ``None``."""
-    if ptypes.is_bool_dtype(values.dtype):
-        return values.astype(str).astype(object)
+    """Identifiers as text: ``12345.0`` (float or text) -> ``"12345"``; blank -> NA."""
     if ptypes.is_float_dtype(values.dtype):
-        out = pd.Series(None, index=values.index, dtype=object)
-        finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-        whole = finite & (values.to_numpy(dtype=float, na_value=np.nan) % 1 == 0)
+        number = values.to_numpy(dtype=float, na_value=np.nan)
+        whole = np.isfinite(number) & (number % 1 == 0)
+        out = values.astype(object)
         out[whole] = values[whole].astype("int64").astype(str)
-        other = finite & ~whole
-        out[other] = values[other].astype(str)
-        return out
-    if ptypes.is_integer_dtype(values.dtype):
-        return values.astype("string").astype(object).where(values.notna(), None)
-    text = values.map(_id_text, na_action="ignore") if values.dtype == object else values
-    text = text.astype("string").str.strip().str.replace(_INTEGRAL_TEXT, r"\1", regex=True)
-    return text.astype(object).where(~blank_mask(values), None)
+        return out.astype(TEXT).where(np.isfinite(number))
+    if ptypes.is_numeric_dtype(values.dtype) or ptypes.is_bool_dtype(values.dtype):
+        return values.astype(TEXT)
+    return _drop_integral_zeros(as_text(values))
 
 
-def _id_text(value: object) -> object:
-    """One cell of an object column as id text (floats from Excel / JSON lose their ``.0``)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return value
+def _drop_integral_zeros(text: pd.Series) -> pd.Series:
+    """``"12345.0"`` -> ``"12345"`` (vectorised in pyarrow; pandas would loop in Python here)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fixed = pc.replace_substring_regex(
+        pa.array(text.array), pattern=_INTEGRAL_TEXT, replacement=r"\1"
+    )
+    return pd.Series(pd.arrays.ArrowStringArray(fixed), index=text.index)
 
 
 def parse_number(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Floats plus ``missing`` and ``invalid`` (non-numeric or non-finite) masks."""
-    missing = blank_mask(values)
     if ptypes.is_numeric_dtype(values.dtype) and not ptypes.is_bool_dtype(values.dtype):
         parsed = values.to_numpy(dtype=float, na_value=np.nan)
+        missing = np.isnan(parsed)
     else:
-        text = values.map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore")
-        parsed = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        text = as_text(values)
+        missing = text.isna().to_numpy()
+        number = pd.to_numeric(text.astype(object), errors="coerce")
+        parsed = np.asarray(number, dtype=float)
     invalid = ~missing & ~np.isfinite(parsed)
     parsed[missing] = np.nan
     return parsed, missing, invalid
@@ -142,9 +160,13 @@ def _parse_object_timestamps(
 ) -> pd.Series:
     """Parse a text / mixed column: datetime cells as is, text by ISO 8601 then ``formats``."""
     parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    if values.dtype == object:
-        is_dt = values.map(lambda v: isinstance(v, datetime), na_action="ignore").fillna(False)
-        is_dt = is_dt.to_numpy(dtype=bool)
+    if values.dtype == object and ptypes.infer_dtype(values, skipna=True) not in (
+        "string",
+        "empty",
+    ):
+        is_dt = np.fromiter(
+            (isinstance(v, datetime) for v in values), dtype=bool, count=len(values)
+        )
         if is_dt.any():
             stamps = pd.to_datetime(values[is_dt].tolist(), utc=True, errors="coerce")
             parsed[is_dt] = stamps.tz_convert("UTC").tz_localize(None)
@@ -153,31 +175,56 @@ def _parse_object_timestamps(
     todo = ~missing & ~is_dt
     if not todo.any():
         return parsed
-    text = values[todo].astype("string").str.strip()
+    text = as_text(values[todo])
     if unit is not None:
         parsed[todo] = _from_epoch(text, unit).to_numpy()
+        return parsed
+    fast = _arrow_iso(text)
+    if fast is not None:
+        parsed[todo] = fast
         return parsed
     parsed[todo] = _to_utc_naive(pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce"))
     for fmt in formats:
         left = todo & parsed.isna().to_numpy()
         if not left.any():
             break
-        stamps = pd.to_datetime(values[left].astype("string").str.strip(), format=fmt,
-                                utc=True, errors="coerce")
+        stamps = pd.to_datetime(as_text(values[left]), format=fmt, utc=True, errors="coerce")
         parsed[left] = _to_utc_naive(stamps)
     return parsed
+
+
+def _arrow_iso(text: pd.Series) -> np.ndarray | None:
+    """Fast path: pyarrow's ISO 8601 cast when *every* value has an offset, or none has.
+
+    Returns naive-UTC datetime64 values, or None when any value needs the slower pandas parser.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pa.array(text.array)
+    for kind in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
+        try:
+            stamps = pc.cast(values, kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        if kind.tz is not None:
+            stamps = stamps.cast(pa.timestamp("ns"))  # same instant, tz dropped: naive UTC
+        return stamps.to_numpy(zero_copy_only=False)
+    return None
 
 
 def _to_utc_naive(stamps: pd.Series) -> np.ndarray:
     return stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
 
 
-def parse_enum(values: pd.Series, allowed: Sequence[str]) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def parse_enum(
+    values: pd.Series, allowed: Sequence[str]
+) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Lower-cased stripped text plus ``missing`` and ``unknown`` (not in ``allowed``) masks."""
-    missing = blank_mask(values)
-    text = values.astype("string").str.strip().str.lower()
-    unknown = ~missing & ~text.isin(list(allowed)).fillna(False).to_numpy(dtype=bool)
-    return text.astype(object).where(~missing, None), missing, unknown
+    text = as_text(values).str.lower()
+    missing = text.isna().to_numpy()
+    unknown = ~missing & ~text.isin(list(allowed)).to_numpy(dtype=bool)
+    return text, missing, unknown
 
 
 # --- row checks -------------------------------------------------------------------------------

@@ -81,13 +81,15 @@ def rejects_frame(rows: list[tuple[int, str | None, str, str]]) -> pd.DataFrame:
 
 
 def open_table(path: Path, *, chunk_rows: int = CHUNK_ROWS) -> SourceTable:
-    """Open ``path`` by its extension (.csv/.tsv/.txt, .parquet/.pq, .xlsx/.xlsm, .jsonl/.ndjson)."""
+    """Open ``path`` by extension: .csv/.tsv/.txt, .parquet/.pq, .xlsx/.xlsm, .jsonl/.ndjson."""
     path = Path(path).resolve()
     if not path.is_file():
         raise IngestError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return open_delimited(path, delimiter="\t" if suffix == ".tsv" else ",", chunk_rows=chunk_rows)
+        return open_delimited(
+            path, delimiter="\t" if suffix == ".tsv" else ",", chunk_rows=chunk_rows
+        )
     if suffix in PARQUET_SUFFIXES:
         return _open_parquet(path, chunk_rows)
     if suffix in EXCEL_SUFFIXES:
@@ -95,7 +97,9 @@ def open_table(path: Path, *, chunk_rows: int = CHUNK_ROWS) -> SourceTable:
     if suffix in JSONL_SUFFIXES:
         return _open_jsonl(path, chunk_rows)
     known = sorted(CSV_SUFFIXES | PARQUET_SUFFIXES | EXCEL_SUFFIXES | JSONL_SUFFIXES)
-    raise IngestError(f"{path}: unsupported file type {suffix or '(none)'!r}; expected one of {known}")
+    raise IngestError(
+        f"{path}: unsupported file type {suffix or '(none)'!r}; expected one of {known}"
+    )
 
 
 # --- delimited text ---------------------------------------------------------------------------
@@ -153,7 +157,12 @@ def open_delimited(
 
     def chunks() -> Iterator[Chunk]:
         return _iter_delimited(
-            path, columns, encoding, delimiter, quoting, has_header=names is None,
+            path,
+            columns,
+            encoding,
+            delimiter,
+            quoting,
+            has_header=names is None,
             chunk_rows=chunk_rows,
         )
 
@@ -238,7 +247,9 @@ def _open_parquet(path: Path, chunk_rows: int) -> SourceTable:
                 offset += len(frame)
                 yield Chunk(str(path), frame, rows)
         except Exception as exc:
-            raise IngestError(f"{path}: cannot read Parquet rows after row {offset}: {exc}") from exc
+            raise IngestError(
+                f"{path}: cannot read Parquet rows after row {offset}: {exc}"
+            ) from exc
         if offset == 0:
             empty = pfile.schema_arrow.empty_table().to_pandas()
             yield Chunk(str(path), empty, np.zeros(0, dtype=np.int64))
@@ -315,8 +326,13 @@ def _open_jsonl(path: Path, chunk_rows: int) -> SourceTable:
 
     def chunks() -> Iterator[Chunk]:
         for chunk in parsed:
-            yield Chunk(chunk.source_file, chunk.frame.reindex(columns=columns), chunk.rows,
-                        chunk.rejects, chunk.records)
+            yield Chunk(
+                chunk.source_file,
+                chunk.frame.reindex(columns=columns),
+                chunk.rows,
+                chunk.rejects,
+                chunk.records,
+            )
 
     return SourceTable(path, columns, chunks)
 

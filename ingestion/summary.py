@@ -29,7 +29,7 @@ class IngestSummary(BaseModel):
     duplicate_batch: bool = False
 
     @model_validator(mode="after")
-    def _accounting(self) -> "IngestSummary":
+    def _accounting(self) -> IngestSummary:
         if self.rows_in != self.rows_loaded + self.rows_quarantined:
             raise ValueError(
                 f"rows_in {self.rows_in} != rows_loaded {self.rows_loaded} "

@@ -6,7 +6,7 @@ import json
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -62,7 +62,7 @@ def generate(
 @ingest_app.command("events")
 def ingest_events(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-    catalog: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False)] = None,
+    catalog: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
 ) -> None:
     """Generic event log (the synthetic shop's format), CSV or Parquet."""
     from recops.ingestion import ingest_events as run
@@ -96,10 +96,10 @@ def ingest_feedback(path: Annotated[Path, typer.Argument(exists=True, dir_okay=F
 
 @app.command()
 def run(
-    cutoff: Annotated[Optional[str], typer.Option(help="Evaluation split date YYYY-MM-DD.")] = None,
+    cutoff: Annotated[str | None, typer.Option(help="Evaluation split date YYYY-MM-DD.")] = None,
     source: Annotated[Source, typer.Option(help="Format of --data.")] = Source.none,
-    data: Annotated[Optional[Path], typer.Option(help="File to ingest first.")] = None,
-    catalog: Annotated[Optional[Path], typer.Option(help="Catalogue for --source events.")] = None,
+    data: Annotated[Path | None, typer.Option(help="File to ingest first.")] = None,
+    catalog: Annotated[Path | None, typer.Option(help="Catalogue for --source events.")] = None,
     auto_promote: Annotated[bool, typer.Option(help="Promote without a human approval.")] = True,
 ) -> None:
     """Run the whole pipeline DAG in-process (Airflow ``dag.test()``); exits non-zero on failure."""
@@ -130,7 +130,7 @@ def run(
 @app.command()
 def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    version: Annotated[Optional[str], typer.Option(help="Model version (default: champion).")] = None,
+    version: Annotated[str | None, typer.Option(help="Model version (default: champion).")] = None,
 ) -> None:
     """Protocol v1 metrics of the ranker and every retriever on the same users."""
     from recops.pipeline import evaluation_report, format_evaluation
@@ -144,8 +144,8 @@ def evaluate(
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option()] = None,
-    port: Annotated[Optional[int], typer.Option()] = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Start the recommendation API (FastAPI + uvicorn)."""
     import uvicorn
@@ -157,7 +157,7 @@ def serve(
 
 
 @app.command()
-def rollback(to: Annotated[Optional[str], typer.Option("--to", help="Version to restore.")] = None) -> None:
+def rollback(to: Annotated[str | None, typer.Option("--to", help="Version to restore.")] = None) -> None:
     """Move the ``champion`` alias back (by default to ``previous``)."""
     from recops.training.registry import rollback as do_rollback
 

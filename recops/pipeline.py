@@ -10,7 +10,7 @@ import json
 import re
 import shutil
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 def _naive_utc(ts: datetime) -> datetime:
-    return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
 
 
 # --- ingest ------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def features_stage(
     s = _s(settings)
     # A manual run without a logical date has no interval: the data's own end stands in for it.
     end = _as_datetime(interval_end) or datetime.combine(
-        newest_event_at(s).date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc
+        newest_event_at(s).date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC
     )
     rows = export_feature_tables(s)
     applied = apply_features(s)
@@ -350,9 +350,32 @@ def alert_failed_task(context: dict[str, Any]) -> None:
 # --- whole pipeline (CLI) ----------------------------------------------------------------------
 def newest_event_in_file(source: str, path: Path) -> datetime:
     """Newest event time in an input file, to date the run's data interval before ingesting it."""
-    from recops.ingestion import newest_event_at as newest_in_file
+    from recops.ingestion import newest_event_at as newest_generic
 
-    return newest_in_file(path, source=source)
+    if source in ("events", "feedback"):
+        return newest_generic(path)
+    if source == "movielens":
+        stamps = pd.read_csv(path / "u.data", sep="\t", header=None, usecols=[3])[3]
+        return datetime.fromtimestamp(int(stamps.max()), tz=UTC).replace(tzinfo=None)
+    if source == "online_retail":
+        wanted = lambda c: str(c).strip().lower() == "invoicedate"  # noqa: E731
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            names = [c for c in pq.read_schema(path).names if wanted(c)]
+            if not names:
+                raise ValueError(f"{path}: no InvoiceDate column")
+            dates = pd.read_parquet(path, columns=names).iloc[:, 0]
+        elif suffix == ".csv":
+            dates = pd.read_csv(path, usecols=wanted, dtype=str).iloc[:, 0]
+        else:
+            dates = pd.read_excel(path, usecols=wanted).iloc[:, 0]
+        newest = pd.to_datetime(dates, errors="coerce").max()
+        if pd.isna(newest):
+            raise ValueError(f"{path}: no parseable InvoiceDate")
+        return newest.to_pydatetime()
+    raise ValueError(f"unknown source {source!r}")
 
 
 def run_pipeline(
@@ -373,7 +396,7 @@ def run_pipeline(
 
     settings.home.mkdir(parents=True, exist_ok=True)
     newest = newest_event_in_file(source, Path(data_path)) if data_path else newest_event_at(settings)
-    logical = datetime.combine(newest.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    logical = datetime.combine(newest.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     conf = {
         "cutoff": cutoff,
         "source": source,
@@ -400,7 +423,11 @@ def evaluation_report(settings: Settings, *, version: str | None = None) -> dict
 def format_evaluation(report: dict[str, Any]) -> str:
     """A plain-text table of the evaluation report."""
     cols = ["ndcg@10", "recall@10", "hitrate@10", "map@10", "coverage", "n_users"]
-    lines = [f"model v{report['model_version']}  cutoff {report.get('cutoff')}", "model".ljust(14) + "".join(c.rjust(12) for c in cols)]
+    lines = [
+        f"model v{report['model_version']}  cutoff {report.get('cutoff')}",
+        "model".ljust(14) + "".join(c.rjust(12) for c in cols),
+    ]
     for name, metrics in report["metrics"].items():
-        lines.append(name.ljust(14) + "".join(f"{metrics.get(c, float('nan')):12.4f}" for c in cols))
+        cells = [f"{metrics.get(c, float('nan')):12.4f}" for c in cols[:-1]]
+        lines.append(name.ljust(14) + "".join(cells) + f"{int(metrics.get('n_users', 0)):12d}")
     return "\n".join(lines)

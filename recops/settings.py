@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @model_validator(mode="after")
-    def _thresholds(self) -> "Settings":
+    def _thresholds(self) -> Settings:
         if self.quality_psi_warn >= self.quality_psi_error:
             raise ValueError("RECOPS_QUALITY_PSI_WARN must be below RECOPS_QUALITY_PSI_ERROR")
         return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +37,7 @@ FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
 
 class DbtFailure(BaseModel):
-    """One dbt node that did not succeed."""
+    """One dbt node that did not succeed (or, in ``DbtResult.warnings``, that warned)."""
 
     node: str = Field(description="unique_id of the node, e.g. model.recops.dim_items")
     status: str
@@ -50,7 +51,8 @@ class DbtResult(BaseModel):
     success: bool
     status_counts: dict[str, int] = Field(default_factory=dict, description="node status -> count")
     failures: list[DbtFailure] = Field(default_factory=list)
-    elapsed_s: float
+    warnings: list[DbtFailure] = Field(default_factory=list, description="tests with status warn")
+    elapsed: float = Field(description="wall-clock seconds of the invocation")
     target: str
     vars: dict[str, Any] = Field(default_factory=dict)
 
@@ -82,11 +84,16 @@ def dbt_args(
     state = dbt_state_dir(settings)
     args = [
         command,
-        "--project-dir", str(settings.dbt_project_dir),
-        "--profiles-dir", str(settings.dbt_project_dir),
-        "--target", settings.dbt_target,
-        "--target-path", str(state / "target"),
-        "--log-path", str(state / "logs"),
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target",
+        settings.dbt_target,
+        "--target-path",
+        str(state / "target"),
+        "--log-path",
+        str(state / "logs"),
         "--no-version-check",
         "--no-send-anonymous-usage-stats",
         "--no-use-colors",
@@ -96,6 +103,29 @@ def dbt_args(
     if select:
         args += ["--select", select]
     return args
+
+
+def check_vars(vars: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate the pipeline's dbt vars (fail before dbt starts); returns them JSON-ready."""
+    checked = dict(vars or {})
+    cutoff = checked.get("cutoff")
+    if cutoff is not None:
+        if isinstance(cutoff, datetime):
+            raise ValueError(f"dbt var cutoff must be a date (YYYY-MM-DD), got {cutoff!r}")
+        if isinstance(cutoff, str):
+            try:
+                cutoff = date.fromisoformat(cutoff)
+            except ValueError as exc:
+                raise ValueError(f"dbt var cutoff must be YYYY-MM-DD, got {cutoff!r}") from exc
+        if not isinstance(cutoff, date):
+            raise ValueError(f"dbt var cutoff must be YYYY-MM-DD, got {cutoff!r}")
+        checked["cutoff"] = cutoff.isoformat()
+    for name in ("feature_snapshot_days", "label_window_days", "label_windows", "holdout_days"):
+        if name in checked:
+            value = checked[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"dbt var {name} must be a positive integer, got {value!r}")
+    return checked
 
 
 def run_dbt(
@@ -111,35 +141,41 @@ def run_dbt(
     """
     from dbt.cli.main import dbtRunner
 
+    vars = check_vars(vars)
     settings.export_tool_env()
     state = dbt_state_dir(settings)
     (state / "logs").mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    res = dbtRunner().invoke(dbt_args(settings, command, vars, select))
+    try:
+        res = dbtRunner().invoke(dbt_args(settings, command, vars, select))
+    finally:
+        if settings.dbt_target == "duckdb":
+            _release_duckdb()
     elapsed = time.perf_counter() - started
 
     counts: Counter[str] = Counter()
     failures: list[DbtFailure] = []
+    warnings: list[DbtFailure] = []
     node_results = getattr(res.result, "results", None) or []
     for node_result in node_results:
         status = str(getattr(node_result.status, "value", node_result.status))
         counts[status] += 1
-        if status in FAILED_STATUSES:
+        if status in FAILED_STATUSES or status == "warn":
             node = getattr(node_result, "node", None)
-            failures.append(
-                DbtFailure(
-                    node=getattr(node, "unique_id", None) or str(node),
-                    status=status,
-                    message=(node_result.message or "").strip(),
-                )
+            issue = DbtFailure(
+                node=getattr(node, "unique_id", None) or str(node),
+                status=status,
+                message=(node_result.message or "").strip(),
             )
+            (warnings if status == "warn" else failures).append(issue)
     result = DbtResult(
         command=command,
         success=bool(res.success),
         status_counts=dict(counts),
         failures=failures,
-        elapsed_s=round(elapsed, 3),
+        warnings=warnings,
+        elapsed=round(elapsed, 3),
         target=settings.dbt_target,
         vars=dict(vars or {}),
     )
@@ -149,13 +185,33 @@ def run_dbt(
     return result
 
 
+def _release_duckdb() -> None:
+    """Close the DuckDB database that dbt-duckdb keeps open in this process after a run.
+
+    dbt-duckdb caches one connection per process; while it is open, DuckDB refuses any other
+    connection to the file with a different configuration (e.g. ``Warehouse(read_only=True)``),
+    and other processes cannot open the file at all.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        if env is not None:
+            env.close()
+            DuckDBConnectionManager._ENV = None
+
+
 def mart_row_counts(settings: Settings) -> dict[str, int]:
     """Rows in each table of :data:`MART_TABLES` (missing tables are absent from the dict)."""
     from recops.warehouse import Warehouse
 
     schema = "public" if settings.dbt_target == "postgres" else "main"
     counts: dict[str, int] = {}
-    with Warehouse(settings) as wh:
+    if settings.dbt_target == "duckdb" and not settings.warehouse_path.exists():
+        return counts
+    with Warehouse(settings, read_only=settings.dbt_target == "duckdb") as wh:
         for table in MART_TABLES:
             if wh.table_exists(schema, table):
                 counts[table] = int(wh.scalar(f"select count(*) from {schema}.{table}"))

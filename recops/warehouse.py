@@ -57,7 +57,7 @@ class Warehouse:
         self._con: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------
-    def __enter__(self) -> "Warehouse":
+    def __enter__(self) -> Warehouse:
         if self.kind == "duckdb":
             import duckdb
 

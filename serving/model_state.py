@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from recops.constants import CHAMPION_ALIAS
@@ -59,7 +59,7 @@ class ModelState:
         bundle = joblib.load(download_run_artifact(self.settings, version, BUNDLE_ARTIFACT))
         with self._lock:
             self.booster, self.bundle, self.version = booster, bundle, version
-            self.loaded_at = datetime.now(timezone.utc)
+            self.loaded_at = datetime.now(UTC)
         log.info("serving %s v%s", self.settings.model_name, version)
 
     def maybe_refresh(self) -> None:

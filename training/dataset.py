@@ -75,22 +75,34 @@ def build_candidates(retrievers: Sequence[Retriever], users, n: int) -> pd.DataF
 
     Columns ``<name>_score`` / ``<name>_rank`` (missing: score 0, rank n+1) and ``n_retrievers``;
     rows sorted by user then item."""
-    merged: pd.DataFrame | None = None
-    for retriever in retrievers:
-        recs = retriever.recommend(users, n)[[USER_COL, ITEM_COL, SCORE_COL, RANK_COL]].rename(
-            columns={SCORE_COL: f"{retriever.name}_score", RANK_COL: f"{retriever.name}_rank"}
-        )
-        merged = recs if merged is None else merged.merge(recs, on=[USER_COL, ITEM_COL], how="outer")
-    if merged is None:
+    if not retrievers:
         raise TrainingDataError("build_candidates needs at least one retriever")
-    found = np.zeros(len(merged), dtype=np.int64)
-    for retriever in retrievers:
-        rank = f"{retriever.name}_rank"
-        found += merged[rank].notna().to_numpy()
-        merged[rank] = merged[rank].fillna(n + 1).astype(np.int64)
-        merged[f"{retriever.name}_score"] = merged[f"{retriever.name}_score"].fillna(0.0)
-    merged["n_retrievers"] = found
-    return merged.sort_values([USER_COL, ITEM_COL], kind="mergesort", ignore_index=True)
+    recs = [r.recommend(users, n) for r in retrievers]
+    both = pd.concat([r[[USER_COL, ITEM_COL]] for r in recs], ignore_index=True)
+    user_codes, user_ids = pd.factorize(both[USER_COL], sort=True)
+    item_codes, item_ids = pd.factorize(both[ITEM_COL], sort=True)
+    keys = user_codes.astype(np.int64) * max(len(item_ids), 1) + item_codes
+    union = np.unique(keys)  # sorted: by user, then item
+    frame = pd.DataFrame(
+        {
+            USER_COL: np.asarray(user_ids, dtype=object)[union // max(len(item_ids), 1)],
+            ITEM_COL: np.asarray(item_ids, dtype=object)[union % max(len(item_ids), 1)],
+        }
+    )
+    found = np.zeros(len(union), dtype=np.int64)
+    start = 0
+    for retriever, rec in zip(retrievers, recs, strict=True):
+        rows = np.searchsorted(union, keys[start : start + len(rec)])
+        start += len(rec)
+        scores = np.zeros(len(union))
+        ranks = np.full(len(union), n + 1, dtype=np.int64)
+        scores[rows] = rec[SCORE_COL].to_numpy(dtype=np.float64)
+        ranks[rows] = rec[RANK_COL].to_numpy(dtype=np.int64)
+        found[rows] += 1
+        frame[f"{retriever.name}_score"] = scores
+        frame[f"{retriever.name}_rank"] = ranks
+    frame["n_retrievers"] = found
+    return frame
 
 
 @dataclass
@@ -108,7 +120,9 @@ class HistoryStats:
     item_price: pd.Series
 
     @classmethod
-    def fit(cls, interactions: pd.DataFrame, items: pd.DataFrame | None, as_of: TimeLike) -> "HistoryStats":
+    def fit(
+        cls, interactions: pd.DataFrame, items: pd.DataFrame | None, as_of: TimeLike
+    ) -> HistoryStats:
         as_of = to_timestamp(as_of)
         history = before(check_interactions(interactions), as_of)
         bought = purchases(history)
@@ -120,8 +134,10 @@ class HistoryStats:
         age = (as_of - bought[EVENT_AT_COL]).to_numpy() / np.timedelta64(1, "D")
         newest = pd.DataFrame({"u": u, "i": i, "age": age}).groupby(["u", "i"])["age"].min()
         last_day = sp.csr_matrix(
-            (newest.to_numpy() + 1.0,
-             (newest.index.get_level_values(0), newest.index.get_level_values(1))),
+            (
+                newest.to_numpy() + 1.0,
+                (newest.index.get_level_values(0), newest.index.get_level_values(1)),
+            ),
             shape=shape,
         )
         user_mean, prices = pd.Series(dtype=np.float64), pd.Series(dtype=np.float64)
@@ -151,14 +167,8 @@ class HistoryStats:
         item_price = self.item_price.reindex(pairs[ITEM_COL]).to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(user_price > 0, item_price / user_price, np.nan)
-        return pd.DataFrame(
-            {
-                "user_item_purchases": counts,
-                "days_since_user_bought_item": days_since,
-                "item_price_to_user_mean": ratio,
-            },
-            index=pairs.index,
-        )
+        columns = dict(zip(DERIVED_FEATURES, (counts, days_since, ratio), strict=True))
+        return pd.DataFrame(columns, index=pairs.index)
 
 
 def candidate_frame(
@@ -173,14 +183,21 @@ def candidate_frame(
 
 
 def _numeric_features(fetched: pd.DataFrame, timestamps: pd.Series) -> pd.DataFrame:
-    """Make store features numeric: datetimes -> ``days_since_<name>`` (relative to the row's
-    event_timestamp), booleans -> 0/1, other non-numeric columns dropped (logged)."""
+    """Make store features numeric, the same way offline and online.
+
+    A column named ``*_at`` (the house suffix of timestamps) becomes ``<name>_age_days``: days
+    from its value to the row's ``event_timestamp`` (datetimes, or numbers read as Unix seconds).
+    Booleans become 0/1; any other non-numeric column is dropped (logged)."""
     out = {}
     for col in fetched.columns:
         values = fetched[col]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            name = f"days_since_{col.removesuffix('_at')}"
-            out[name] = (timestamps - naive_utc(values)).to_numpy() / np.timedelta64(1, "D")
+        if col.endswith("_at"):
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                stamps = pd.to_datetime(values, unit="s", utc=True, errors="coerce")
+            else:
+                stamps = pd.to_datetime(values, utc=True, errors="coerce")
+            age = (timestamps.to_numpy() - naive_utc(stamps).to_numpy()) / np.timedelta64(1, "D")
+            out[f"{col}_age_days"] = age
         elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
             out[col] = values.astype(np.float64).to_numpy()
         else:
@@ -192,24 +209,28 @@ def _numeric_features(fetched: pd.DataFrame, timestamps: pd.Series) -> pd.DataFr
     return pd.DataFrame(out, index=fetched.index)
 
 
-def attach_store_features(frame: pd.DataFrame, fetch_features: FeatureFetcher | None) -> pd.DataFrame:
-    """Call ``fetch_features(frame[[user_id, item_id, event_timestamp]])`` and left-join its extra
-    columns on the three keys (rows may come back in any order, timestamps tz-aware or not)."""
+def attach_store_features(
+    frame: pd.DataFrame, fetch_features: FeatureFetcher | None
+) -> pd.DataFrame:
+    """Call ``fetch_features(frame[[user_id, item_id, event_timestamp]])`` and left-join the columns
+    it adds, on the three keys, or on (user_id, item_id) when it returns no event_timestamp (an
+    online store). Rows may come back in any order, timestamps tz-aware or not."""
     if fetch_features is None or frame.empty:
         return frame
-    entity_df = frame[KEY_COLS].reset_index(drop=True)
-    fetched = fetch_features(entity_df.copy())
-    missing = set(KEY_COLS) - set(fetched.columns)
-    if missing:
-        raise TrainingDataError(f"fetch_features returned no {sorted(missing)} columns")
-    fetched = fetched.assign(**{TIMESTAMP_COL: naive_utc(fetched[TIMESTAMP_COL])})
-    fetched = fetched.drop_duplicates(KEY_COLS)
+    fetched = fetch_features(frame[KEY_COLS].reset_index(drop=True).copy())
+    keys = [c for c in KEY_COLS if c in fetched.columns]
+    if keys[:2] != [USER_COL, ITEM_COL]:
+        raise TrainingDataError("fetch_features must return user_id and item_id columns")
+    if TIMESTAMP_COL in keys:
+        fetched = fetched.assign(**{TIMESTAMP_COL: naive_utc(fetched[TIMESTAMP_COL])})
     extra = [c for c in fetched.columns if c not in KEY_COLS and c not in frame.columns]
-    values = _numeric_features(fetched[extra], fetched[TIMESTAMP_COL])
-    fetched = pd.concat([fetched[KEY_COLS], values], axis=1)
-    keys = frame[KEY_COLS].assign(**{TIMESTAMP_COL: naive_utc(frame[TIMESTAMP_COL])})
-    joined = keys.merge(fetched, on=KEY_COLS, how="left", validate="many_to_one")
-    return pd.concat([frame, joined.drop(columns=KEY_COLS).set_index(frame.index)], axis=1)
+    fetched = fetched[keys + extra].drop_duplicates(keys)
+    left = frame[keys].assign(**{TIMESTAMP_COL: naive_utc(frame[TIMESTAMP_COL])})[keys]
+    joined = left.merge(fetched, on=keys, how="left", validate="many_to_one")
+    values = _numeric_features(
+        joined[extra], naive_utc(frame[TIMESTAMP_COL]).reset_index(drop=True)
+    )
+    return pd.concat([frame, values.set_index(frame.index)], axis=1)
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -264,7 +285,9 @@ def build_training_frame(
     frames = []
     for window in range(label_windows):
         end = cutoff - window * length
-        frame = _window_frame(interactions, items, end - length, end, n_candidates, retriever_factory)
+        frame = _window_frame(
+            interactions, items, end - length, end, n_candidates, retriever_factory
+        )
         if not frame.empty:
             frames.append(frame.assign(**{WINDOW_COL: window}))
     if not frames:
@@ -273,7 +296,9 @@ def build_training_frame(
     positive = frame.groupby([WINDOW_COL, USER_COL])[LABEL_COL].transform("max") > 0
     frame = frame[positive.to_numpy()]
     if frame.empty:
-        raise TrainingDataError("no query group has a positive: the retrievers found no bought item")
+        raise TrainingDataError(
+            "no query group has a positive: the retrievers found no bought item"
+        )
     frame = attach_store_features(frame.reset_index(drop=True), fetch_features)
     frame[QUERY_COL] = frame.groupby([TIMESTAMP_COL, USER_COL], sort=True).ngroup().astype(np.int64)
     return frame.sort_values([QUERY_COL, ITEM_COL], kind="mergesort", ignore_index=True)

@@ -75,8 +75,9 @@ def split_protocol_v1(
     )
 
 
-def evaluate(recs: pd.DataFrame, split: Split, k: int = 10, n_items: int | None = None,
-             *, cold: bool = False) -> dict[str, float]:
+def evaluate(
+    recs: pd.DataFrame, split: Split, k: int = 10, n_items: int | None = None, *, cold: bool = False
+) -> dict[str, float]:
     """ndcg@k, recall@k, hitrate@k, map@k, coverage@k and n_users of ``recs`` on the split's
     evaluated users (``cold=True``: on its cold users). ``recs`` has user_id, item_id, score."""
     truth = split.cold_truth if cold else split.truth

@@ -5,7 +5,7 @@ Every retriever, the training-set builder and the evaluation read purchases the 
 * a *purchase* is a row with ``event_type == 'purchase'``; several rows of one user for one item at
   the very same ``event_at`` (e.g. two lines of one invoice) count once;
 * ``return`` rows are ignored (UCI cancellations are noisy and often do not match a purchase line);
-* ``view`` / ``add_to_cart`` are weaker signals that only some retrievers use, via ``event_weights``.
+* ``view`` / ``add_to_cart`` are weaker signals that only some retrievers use (``event_weights``).
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def to_timestamp(value: TimeLike) -> pd.Timestamp:
 
 def naive_utc(series: pd.Series) -> pd.Series:
     """A datetime series as naive UTC ``datetime64[ns]`` (Feast returns tz-aware UTC)."""
+    if series.dtype == "datetime64[ns]":
+        return series
     series = pd.to_datetime(series)
     if getattr(series.dt, "tz", None) is not None:
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -50,9 +52,10 @@ def check_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
     missing = {USER_COL, ITEM_COL, EVENT_TYPE_COL, EVENT_AT_COL} - set(interactions.columns)
     if missing:
         raise InteractionsInputError(f"interactions lack columns {sorted(missing)}")
-    if not pd.api.types.is_datetime64_any_dtype(interactions[EVENT_AT_COL]) or getattr(
-        interactions[EVENT_AT_COL].dt, "tz", None
-    ) is not None:
+    if (
+        not pd.api.types.is_datetime64_any_dtype(interactions[EVENT_AT_COL])
+        or getattr(interactions[EVENT_AT_COL].dt, "tz", None) is not None
+    ):
         interactions = interactions.assign(**{EVENT_AT_COL: naive_utc(interactions[EVENT_AT_COL])})
     return interactions
 
@@ -73,12 +76,14 @@ def between(interactions: pd.DataFrame, start: TimeLike, end: TimeLike | None) -
 
 def purchases(interactions: pd.DataFrame) -> pd.DataFrame:
     """Purchase events (user, item, event_at), one per user, item and timestamp."""
-    rows = interactions.loc[interactions[EVENT_TYPE_COL] == PURCHASE, [USER_COL, ITEM_COL, EVENT_AT_COL]]
+    rows = interactions.loc[
+        interactions[EVENT_TYPE_COL] == PURCHASE, [USER_COL, ITEM_COL, EVENT_AT_COL]
+    ]
     return rows.drop_duplicates(ignore_index=True)
 
 
 def decay(event_at: pd.Series, as_of: TimeLike, half_life_days: float | None) -> np.ndarray:
-    """Weight ``0.5 ** (age_days / half_life_days)`` of each event (1.0 when the half-life is None)."""
+    """Weight ``0.5 ** (age_days / half_life_days)`` of each event (1.0 without a half-life)."""
     if half_life_days is None:
         return np.ones(len(event_at))
     age = (to_timestamp(as_of) - event_at).to_numpy() / np.timedelta64(1, "D")
@@ -106,11 +111,13 @@ def weighted_events(
                 interactions[EVENT_TYPE_COL] == event_type, [USER_COL, ITEM_COL, EVENT_AT_COL]
             ]
         frames.append(
-            pd.DataFrame({
-                USER_COL: rows[USER_COL].to_numpy(),
-                ITEM_COL: rows[ITEM_COL].to_numpy(),
-                "weight": weight * decay(rows[EVENT_AT_COL], as_of, half_life_days),
-            })
+            pd.DataFrame(
+                {
+                    USER_COL: rows[USER_COL].to_numpy(),
+                    ITEM_COL: rows[ITEM_COL].to_numpy(),
+                    "weight": weight * decay(rows[EVENT_AT_COL], as_of, half_life_days),
+                }
+            )
         )
     if not frames:
         return pd.DataFrame({USER_COL: [], ITEM_COL: [], "weight": []})

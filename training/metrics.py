@@ -14,6 +14,7 @@ item id ascending (deterministic ties), and cut at ``k``. Every metric is the me
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -69,31 +70,49 @@ def _relevant(truth: pd.DataFrame, col_user: str, col_item: str) -> pd.DataFrame
     return relevant
 
 
-def _per_user_from_ranked(
-    relevant: pd.DataFrame, ranked: pd.DataFrame, k: int, col_user: str, col_item: str
-) -> pd.DataFrame:
-    """Per-user metric table from deduplicated truth and ranked predictions (rank column)."""
-    n_rel = relevant.groupby(col_user, sort=True).size().rename("n_relevant")
-    top = ranked[ranked[RANK_COL] <= k]
-    hits = top.merge(relevant, on=[col_user, col_item], how="inner")
-    hits = hits.sort_values([col_user, RANK_COL], kind="mergesort")
-    rank = hits[RANK_COL].to_numpy(dtype=np.float64)
-    hits = hits.assign(
-        gain=1.0 / np.log2(rank + 1.0),
-        # precision at the rank of the j-th hit = j / rank
-        precision=(hits.groupby(col_user, sort=False).cumcount().to_numpy() + 1) / rank,
-    )
-    agg = hits.groupby(col_user, sort=True).agg(
-        n_hits=(RANK_COL, "size"), dcg=("gain", "sum"), sum_precision=("precision", "sum")
-    )
-    table = pd.DataFrame(n_rel).join(agg, how="left").fillna(0.0)
-    ideal_hits = np.minimum(table["n_relevant"].to_numpy(), k).astype(int)
-    ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
-    table["ndcg"] = table["dcg"] / ideal[ideal_hits]
-    table["recall"] = table["n_hits"] / table["n_relevant"]
-    table["hitrate"] = (table["n_hits"] > 0).astype(float)
-    table["map"] = table["sum_precision"] / ideal_hits
-    return table
+@dataclass(frozen=True)
+class _Hits:
+    """The relevant items found in ranked predictions, as arrays over user positions."""
+
+    users: pd.Index  # users in truth, sorted
+    n_relevant: np.ndarray  # per user
+    user: np.ndarray  # per hit: position of its user
+    rank: np.ndarray  # per hit: its rank
+    ordinal: np.ndarray  # per hit: 1 for the user's best-ranked hit, 2 for the next, ...
+
+    @classmethod
+    def find(
+        cls, relevant: pd.DataFrame, ranked: pd.DataFrame, col_user: str, col_item: str
+    ) -> _Hits:
+        users = pd.Index(np.sort(relevant[col_user].unique()))
+        n_relevant = np.bincount(users.get_indexer(relevant[col_user]), minlength=len(users))
+        hits = ranked.merge(relevant, on=[col_user, col_item], how="inner")
+        hits = hits.sort_values([col_user, RANK_COL], kind="mergesort")
+        user = users.get_indexer(hits[col_user])
+        ordinal = hits.groupby(col_user, sort=False).cumcount().to_numpy() + 1
+        return cls(users, n_relevant, user, hits[RANK_COL].to_numpy(dtype=np.float64), ordinal)
+
+    def table(self, k: int) -> pd.DataFrame:
+        """Per-user n_relevant, n_hits, ndcg, recall, hitrate, map at ``k``."""
+        top = self.rank <= k
+        user, rank, size = self.user[top], self.rank[top], len(self.users)
+        n_hits = np.bincount(user, minlength=size).astype(np.float64)
+        dcg = np.bincount(user, weights=1.0 / np.log2(rank + 1.0), minlength=size)
+        # precision at the rank of the j-th hit is j / rank
+        sum_precision = np.bincount(user, weights=self.ordinal[top] / rank, minlength=size)
+        ideal_hits = np.minimum(self.n_relevant, k)
+        ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+        return pd.DataFrame(
+            {
+                "n_relevant": self.n_relevant,
+                "n_hits": n_hits,
+                "ndcg": dcg / ideal[ideal_hits],
+                "recall": n_hits / self.n_relevant,
+                "hitrate": (n_hits > 0).astype(np.float64),
+                "map": sum_precision / ideal_hits,
+            },
+            index=self.users.rename(None),
+        )
 
 
 def per_user_metrics(
@@ -109,7 +128,7 @@ def per_user_metrics(
     k = _check_k(k)
     relevant = _relevant(truth, col_user, col_item)
     ranked = rank_predictions(pred, col_user=col_user, col_item=col_item, col_score=col_score, k=k)
-    return _per_user_from_ranked(relevant, ranked, k, col_user, col_item)
+    return _Hits.find(relevant, ranked, col_user, col_item).table(k)
 
 
 def _mean_metric(name: str, truth, pred, col_user, col_item, col_score, k) -> float:
@@ -205,8 +224,9 @@ def metrics_at_ks(
     ranked = rank_predictions(
         pred, col_user=col_user, col_item=col_item, col_score=col_score, k=max(ks)
     )
+    hits = _Hits.find(relevant, ranked, col_user, col_item)
     rows = []
     for k in ks:
-        table = _per_user_from_ranked(relevant, ranked, k, col_user, col_item)
+        table = hits.table(k)
         rows.extend({"k": k, "metric": m, "value": float(table[m].mean())} for m in METRICS)
     return pd.DataFrame(rows)

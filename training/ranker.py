@@ -45,13 +45,13 @@ class RankerParams(BaseModel):
     num_threads: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
-    def _gains(self) -> "RankerParams":
+    def _gains(self) -> RankerParams:
         if len(self.label_gain) < 2 or list(self.label_gain) != sorted(self.label_gain):
             raise ValueError("label_gain needs >= 2 non-decreasing gains")
         return self
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides) -> "RankerParams":
+    def from_settings(cls, settings: Settings, **overrides) -> RankerParams:
         return cls(
             num_leaves=settings.ranker_num_leaves,
             learning_rate=settings.ranker_learning_rate,
@@ -100,9 +100,9 @@ def _dataset(frame: pd.DataFrame, feature_cols: Sequence[str], reference=None) -
 
 
 def validation_users(users: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """A seeded ``fraction`` of the distinct ``users`` (sorted first, so input order is irrelevant)."""
+    """A seeded ``fraction`` of the distinct ``users`` (sorted first: input order is irrelevant)."""
     distinct = np.sort(pd.unique(users))
-    n_valid = int(round(len(distinct) * fraction))
+    n_valid = round(len(distinct) * fraction)
     if fraction == 0 or n_valid == 0 or n_valid == len(distinct):
         return distinct[:0]
     return np.random.default_rng(seed).choice(distinct, size=n_valid, replace=False)
@@ -117,24 +117,31 @@ def train_ranker(
     if labels.min() < 0 or labels.max() >= len(params.label_gain):
         raise RankerError(f"labels must lie in [0, {len(params.label_gain) - 1}]")
     frame = frame.sort_values([QUERY_COL, ITEM_COL], kind="mergesort", ignore_index=True)
-    valid = frame[USER_COL].isin(validation_users(frame[USER_COL].to_numpy(), params.valid_fraction, seed))
+    valid = frame[USER_COL].isin(
+        validation_users(frame[USER_COL].to_numpy(), params.valid_fraction, seed)
+    )
     train_set = _dataset(frame[~valid], feature_cols)
     lgb_params = params.lgb_params(seed)
     if valid.any():
         valid_set = _dataset(frame[valid], feature_cols, reference=train_set)
         booster = lgb.train(
-            lgb_params, train_set, num_boost_round=params.num_boost_round,
-            valid_sets=[valid_set], valid_names=["valid"],
+            lgb_params,
+            train_set,
+            num_boost_round=params.num_boost_round,
+            valid_sets=[valid_set],
+            valid_names=["valid"],
             callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
         )
     else:
-        log.warning("too few users for a validation split: training %d rounds", params.num_boost_round)
+        log.warning(
+            "too few users for a validation split: training %d rounds", params.num_boost_round
+        )
         booster = lgb.train(lgb_params, train_set, num_boost_round=params.num_boost_round)
     return booster
 
 
 def score(booster: lgb.Booster, frame: pd.DataFrame, feature_cols: Sequence[str]) -> np.ndarray:
-    """Ranker scores of the rows of ``frame`` (aligned with them; best iteration if early-stopped)."""
+    """Ranker scores aligned with the rows of ``frame`` (best iteration if early-stopped)."""
     _check_frame(frame, feature_cols, [])
     if frame.empty:
         return np.array([], dtype=np.float64)
@@ -146,8 +153,10 @@ def score(booster: lgb.Booster, frame: pd.DataFrame, feature_cols: Sequence[str]
 
 def feature_importance(booster: lgb.Booster) -> pd.DataFrame:
     """Gain and split importance per feature, largest gain first."""
-    return pd.DataFrame({
-        "feature": booster.feature_name(),
-        "gain": booster.feature_importance("gain"),
-        "split": booster.feature_importance("split"),
-    }).sort_values("gain", ascending=False, ignore_index=True)
+    return pd.DataFrame(
+        {
+            "feature": booster.feature_name(),
+            "gain": booster.feature_importance("gain"),
+            "split": booster.feature_importance("split"),
+        }
+    ).sort_values("gain", ascending=False, ignore_index=True)

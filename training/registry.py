@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from recops.constants import (
 )
 from recops.settings import Settings
 
-GATE_METRIC = "ndcg_at_10"
+GATE_METRIC = "ndcg@10"
 
 
 class RegistryError(RuntimeError):
@@ -168,7 +168,7 @@ def gate(
 
 def _record(settings: Settings, version: str, alias: str, actor: str, reason: str, prev: str | None) -> AliasMove:
     c = client(settings)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     move = AliasMove(alias=alias, version=version, previous_version=prev, actor=actor, reason=reason, at=now)
     run_id = c.get_model_version(settings.model_name, version).run_id
     c.set_model_version_tag(settings.model_name, version, f"alias.{alias}.at", now)

@@ -1,14 +1,22 @@
 """Candidate retrievers with one small interface.
 
 ``fit(interactions, items, as_of) -> self`` learns from the events strictly before ``as_of``;
-``recommend(users, n) -> DataFrame[user_id, item_id, score, rank]`` (rank 1 best; ties broken by item
-id) returns nothing for users unknown at fit time, except :class:`Popularity`, which serves everyone.
+``recommend(users, n) -> DataFrame[user_id, item_id, score, rank]`` (rank 1 best; ties broken by
+item id) returns nothing for users unknown at fit time, except :class:`Popularity` (serves anyone).
 The catalogue of every retriever is the set of items with any event before ``as_of`` (protocol v1:
 "candidates: every item seen in history"; nothing already bought is excluded).
 
 Signals (see :mod:`recops.training.events`): purchases drive every retriever; ``itemcf`` and
 ``content`` also build the user profile from views (0.1) and add-to-carts (0.3) so a user with no
 purchase yet can still get them; returns are ignored everywhere.
+
+Defaults (:class:`RetrieverConfig`) were tuned on Online Retail II 2009-2010 with protocol v1 at
+cutoff 2010-10-14 and a 28-day test window (the final holdout at 2010-11-11 was left out). NDCG@10
+of each retriever alone there: popularity (half-life 14 d) 0.128 (a trend weight of 0.25-1 gave
+0.120-0.127, so the trend term is off by default); repeat (half-life 120 d) 0.296;
+itemcf (own items included, 200 neighbours, shrink 5, half-life 30 d) 0.272 (0.198 without own
+items); content (1-2-grams, half-life 120 d) 0.250; ALS (128 factors, log-confidence x 3,
+half-life 30 d, 15 iterations) 0.299, where BM25 weighting gave 0.21.
 
 Scores are computed for blocks of users as dense (users x items) arrays from sparse matrices and cut
 with ``argpartition``: no Python loop over users or events.
@@ -27,13 +35,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from recops.constants import ITEM_COL, RANK_COL, SCORE_COL, USER_COL
+from recops.constants import EVENT_AT_COL, ITEM_COL, RANK_COL, SCORE_COL, USER_COL
 from recops.training.events import (
     PURCHASE,
     TimeLike,
     before,
     check_interactions,
+    decay,
     make_index,
+    purchases,
     to_matrix,
     to_timestamp,
     weighted_events,
@@ -49,12 +59,14 @@ class RetrieverError(RuntimeError):
 
 
 def _empty_recs() -> pd.DataFrame:
-    return pd.DataFrame({
-        USER_COL: pd.Series([], dtype=object),
-        ITEM_COL: pd.Series([], dtype=object),
-        SCORE_COL: pd.Series([], dtype=np.float64),
-        RANK_COL: pd.Series([], dtype=np.int64),
-    })
+    return pd.DataFrame(
+        {
+            USER_COL: pd.Series([], dtype=object),
+            ITEM_COL: pd.Series([], dtype=object),
+            SCORE_COL: pd.Series([], dtype=np.float64),
+            RANK_COL: pd.Series([], dtype=np.int64),
+        }
+    )
 
 
 def top_n_dense(
@@ -163,7 +175,7 @@ class Retriever(ABC):
         block = max(1, _BLOCK_CELLS // len(self.item_index))
         parts = []
         for start in range(0, len(positions), block):
-            scores = self._scores(positions[start:start + block])
+            scores = self._scores(positions[start : start + block])
             if sp.issparse(scores):
                 rows, cols, vals = top_n_sparse(sp.csr_matrix(scores), n)
             else:
@@ -172,12 +184,14 @@ class Retriever(ABC):
         rows = np.concatenate([p[0] for p in parts])
         cols = np.concatenate([p[1] for p in parts])
         vals = np.concatenate([p[2] for p in parts])
-        return pd.DataFrame({
-            USER_COL: known_users[rows],
-            ITEM_COL: self.item_index.to_numpy()[cols],
-            SCORE_COL: vals.astype(np.float64),
-            RANK_COL: _ranks(rows),
-        })
+        return pd.DataFrame(
+            {
+                USER_COL: known_users[rows],
+                ITEM_COL: self.item_index.to_numpy()[cols],
+                SCORE_COL: vals.astype(np.float64),
+                RANK_COL: _ranks(rows),
+            }
+        )
 
     def __repr__(self) -> str:
         state = f"as_of={self.as_of}, users={len(self.user_index)}, items={len(self.item_index)}"
@@ -185,23 +199,30 @@ class Retriever(ABC):
 
 
 class Popularity(Retriever):
-    """Time-decayed purchase count: each purchase weighs 0.5 ** (age / half_life). Same list for
-    everyone, including users unknown at fit time."""
+    """Time-decayed purchase count, each purchase weighing 0.5 ** (age / half_life), times a trend
+    factor ((n_7d + 1) / (n_28d / 4 + 1)) ** trend_weight that lifts items selling faster this
+    week than over the last four. Same list for everyone, including users unknown at fit time."""
 
     name = "popularity"
     reason = "popular now"
 
-    def __init__(self, half_life_days: float = 14.0) -> None:
+    def __init__(self, half_life_days: float = 14.0, trend_weight: float = 0.0) -> None:
         super().__init__()
         self.half_life_days = half_life_days
+        self.trend_weight = trend_weight
         self.item_scores = np.array([])
 
     def _fit(self, history, items) -> None:
-        rows = weighted_events(history, self.as_of, half_life_days=self.half_life_days)
-        positions = self.item_index.get_indexer(rows[ITEM_COL])
-        self.item_scores = np.bincount(
-            positions, weights=rows["weight"].to_numpy(), minlength=len(self.item_index)
-        )
+        bought = purchases(history)
+        positions = self.item_index.get_indexer(bought[ITEM_COL])
+        size = len(self.item_index)
+        weights = decay(bought[EVENT_AT_COL], self.as_of, self.half_life_days)
+        self.item_scores = np.bincount(positions, weights=weights, minlength=size)
+        if self.trend_weight:
+            age = (self.as_of - bought[EVENT_AT_COL]).to_numpy() / np.timedelta64(1, "D")
+            week = np.bincount(positions[age < 7], minlength=size)
+            month = np.bincount(positions[age < 28], minlength=size)
+            self.item_scores *= ((week + 1.0) / (month / 4.0 + 1.0)) ** self.trend_weight
 
     def knows(self, user_id: object) -> bool:
         return self.is_fitted
@@ -209,11 +230,13 @@ class Popularity(Retriever):
     def top_items(self, n: int) -> pd.DataFrame:
         """The popularity list: item_id, score, rank."""
         _, cols, vals = top_n_dense(self.item_scores[None, :], n, positive_only=True)
-        return pd.DataFrame({
-            ITEM_COL: self.item_index.to_numpy()[cols],
-            SCORE_COL: vals.astype(np.float64),
-            RANK_COL: np.arange(1, len(cols) + 1),
-        })
+        return pd.DataFrame(
+            {
+                ITEM_COL: self.item_index.to_numpy()[cols],
+                SCORE_COL: vals.astype(np.float64),
+                RANK_COL: np.arange(1, len(cols) + 1),
+            }
+        )
 
     def recommend(self, users, n: int) -> pd.DataFrame:
         if not self.is_fitted:
@@ -222,12 +245,14 @@ class Popularity(Retriever):
             raise RetrieverError(f"n must be >= 1, got {n}")
         users = pd.unique(pd.Series(users, dtype=object))
         top = self.top_items(n)
-        return pd.DataFrame({
-            USER_COL: np.repeat(users, len(top)),
-            ITEM_COL: np.tile(top[ITEM_COL].to_numpy(), len(users)),
-            SCORE_COL: np.tile(top[SCORE_COL].to_numpy(), len(users)),
-            RANK_COL: np.tile(top[RANK_COL].to_numpy(), len(users)),
-        })
+        return pd.DataFrame(
+            {
+                USER_COL: np.repeat(users, len(top)),
+                ITEM_COL: np.tile(top[ITEM_COL].to_numpy(), len(users)),
+                SCORE_COL: np.tile(top[SCORE_COL].to_numpy(), len(users)),
+                RANK_COL: np.tile(top[RANK_COL].to_numpy(), len(users)),
+            }
+        )
 
 
 class Repeat(Retriever):
@@ -236,7 +261,7 @@ class Repeat(Retriever):
     name = "repeat"
     reason = "bought before"
 
-    def __init__(self, half_life_days: float = 60.0) -> None:
+    def __init__(self, half_life_days: float = 120.0) -> None:
         super().__init__()
         self.half_life_days = half_life_days
         self.matrix = sp.csr_matrix((0, 0))
@@ -253,7 +278,9 @@ class Repeat(Retriever):
 class ItemCF(Retriever):
     """Item-to-item co-purchase cosine, |U_i & U_j| / (sqrt(|U_i| |U_j|) + shrink), pruned to the
     ``neighbours`` most similar items; a user's score for j is sum_i w_ui * sim(i, j), w_ui the
-    recency-decayed profile weight of item i."""
+    recency-decayed profile weight of item i. With ``include_self`` an item is its own neighbour
+    (similarity |U_i| / (|U_i| + shrink)), so the user's own purchases count too: on Online Retail
+    that lifts NDCG@10 of itemcf alone from 0.20 to 0.27."""
 
     name = "itemcf"
     reason = "customers who bought {item} also bought this"
@@ -261,9 +288,9 @@ class ItemCF(Retriever):
     def __init__(
         self,
         half_life_days: float = 30.0,
-        neighbours: int = 100,
+        neighbours: int = 200,
         shrink: float = 5.0,
-        include_self: bool = False,
+        include_self: bool = True,
         profile_weights: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
@@ -282,7 +309,10 @@ class ItemCF(Retriever):
         self.similarity = self._neighbours(binary)
 
         profile = weighted_events(
-            history, self.as_of, half_life_days=self.half_life_days, event_weights=self.profile_weights
+            history,
+            self.as_of,
+            half_life_days=self.half_life_days,
+            event_weights=self.profile_weights,
         )
         self.user_index = make_index(profile[USER_COL])
         self.profiles = to_matrix(profile, self.user_index, self.item_index).astype(np.float32)
@@ -310,20 +340,26 @@ class ItemCF(Retriever):
         return (self.profiles[rows] @ self.similarity).toarray()
 
     def anchors(self, user_id: object, item_ids: Sequence) -> dict:
-        """For each item, the profile item contributing most to the user's score (for reasons)."""
+        """item -> the other profile item contributing most to the user's score for it (reasons)."""
         row = self.user_index.get_indexer([user_id])[0]
-        cols = self.item_index.get_indexer(list(item_ids))
         if row < 0:
             return {}
+        item_ids = list(item_ids)
+        cols = self.item_index.get_indexer(item_ids)
         profile = self.profiles[row]
-        result = {}
-        for item_id, col in zip(item_ids, cols, strict=True):
-            if col < 0:
-                continue
-            contrib = profile.multiply(self.similarity[:, col].T).tocoo()
-            if contrib.nnz and contrib.data.max() > 0:
-                result[item_id] = self.item_index[contrib.col[np.argmax(contrib.data)]]
-        return result
+        sources, weights = profile.indices, profile.data
+        if len(sources) == 0:
+            return {}
+        # contribution of each profile item (rows) to each requested item (columns)
+        contrib = self.similarity[sources][:, np.maximum(cols, 0)].toarray() * weights[:, None]
+        contrib[sources[:, None] == cols[None, :]] = 0.0
+        best = contrib.argmax(axis=0)
+        found = (cols >= 0) & (contrib.max(axis=0) > 0)
+        return {
+            item_id: self.item_index[sources[best[j]]]
+            for j, item_id in enumerate(item_ids)
+            if found[j]
+        }
 
 
 def item_text(items: pd.DataFrame | None) -> pd.Series:
@@ -349,7 +385,7 @@ class Content(Retriever):
 
     def __init__(
         self,
-        half_life_days: float = 60.0,
+        half_life_days: float = 120.0,
         ngram_range: tuple[int, int] = (1, 2),
         min_df: int = 1,
         profile_weights: Mapping[str, float] | None = None,
@@ -365,22 +401,29 @@ class Content(Retriever):
     def _fit(self, history, items) -> None:
         texts = item_text(items).reindex(self.item_index).fillna("")
         vectorizer = TfidfVectorizer(
-            sublinear_tf=True, ngram_range=self.ngram_range, min_df=self.min_df,
-            stop_words="english", dtype=np.float32,
+            sublinear_tf=True,
+            ngram_range=self.ngram_range,
+            min_df=self.min_df,
+            stop_words="english",
+            dtype=np.float32,
         )
         try:
             self.item_vectors = vectorizer.fit_transform(texts.to_list()).tocsr()
         except ValueError:  # empty vocabulary: no item has usable text
             self.item_vectors = sp.csr_matrix((len(self.item_index), 1), dtype=np.float32)
         profile = weighted_events(
-            history, self.as_of, half_life_days=self.half_life_days, event_weights=self.profile_weights
+            history,
+            self.as_of,
+            half_life_days=self.half_life_days,
+            event_weights=self.profile_weights,
         )
         self.user_index = make_index(profile[USER_COL])
-        weights = normalize(to_matrix(profile, self.user_index, self.item_index), norm="l1")
-        self.profiles = (weights @ self.item_vectors).astype(np.float32).tocsr()
+        # (users x items) weights; the (users x terms) profile is formed per block (smaller pickle)
+        self.profiles = normalize(to_matrix(profile, self.user_index, self.item_index), norm="l1")
+        self.profiles = self.profiles.astype(np.float32)
 
     def _scores(self, rows):
-        return (self.profiles[rows] @ self.item_vectors.T).toarray()
+        return ((self.profiles[rows] @ self.item_vectors) @ self.item_vectors.T).toarray()
 
     def similar_items(self, item_id: object, n: int) -> pd.DataFrame:
         """Items whose text is closest to ``item_id``'s (itself excluded): item_id, score, rank."""
@@ -390,16 +433,19 @@ class Content(Retriever):
         sims = (self.item_vectors @ self.item_vectors[pos].T).toarray().ravel()
         sims[pos] = 0.0
         _, cols, vals = top_n_dense(sims[None, :], n, positive_only=True)
-        return pd.DataFrame({
-            ITEM_COL: self.item_index.to_numpy()[cols],
-            SCORE_COL: vals.astype(np.float64),
-            RANK_COL: np.arange(1, len(cols) + 1),
-        })
+        return pd.DataFrame(
+            {
+                ITEM_COL: self.item_index.to_numpy()[cols],
+                SCORE_COL: vals.astype(np.float64),
+                RANK_COL: np.arange(1, len(cols) + 1),
+            }
+        )
 
 
 class ALS(Retriever):
-    """implicit's CPU ALS on a BM25- (default) or log-confidence-weighted user x item purchase
-    matrix; score = user factor . item factor. Seeded; BLAS pinned to one thread while fitting."""
+    """implicit's CPU ALS on a user x item matrix of recency-decayed purchase counts, weighted by
+    log1p (``confidence``, default; implicit multiplies by ``alpha``) or BM25; score = user factor
+    . item factor. Seeded; BLAS pinned to one thread while fitting (implicit's advice)."""
 
     name = "als"
     reason = "matches your taste (ALS)"
@@ -407,14 +453,14 @@ class ALS(Retriever):
 
     def __init__(
         self,
-        factors: int = 64,
+        factors: int = 128,
         regularization: float = 0.05,
-        alpha: float = 1.0,
+        alpha: float = 3.0,
         iterations: int = 15,
-        weighting: Literal["bm25", "confidence"] = "bm25",
+        weighting: Literal["bm25", "confidence"] = "confidence",
         bm25_k1: float = 100.0,
         bm25_b: float = 0.8,
-        half_life_days: float | None = None,
+        half_life_days: float | None = 30.0,
         num_threads: int = 1,
         seed: int = 42,
     ) -> None:
@@ -446,9 +492,13 @@ class ALS(Retriever):
             matrix.data = np.log1p(matrix.data)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
-                factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-                iterations=self.iterations, num_threads=self.num_threads,
-                random_state=self.seed, dtype=np.float32,
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                num_threads=self.num_threads,
+                random_state=self.seed,
+                dtype=np.float32,
             )
             model.fit(matrix.astype(np.float32).tocsr(), show_progress=False)
         self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
@@ -459,40 +509,51 @@ class ALS(Retriever):
 
 
 class RetrieverConfig(BaseModel):
-    """Defaults of the five retrievers (tuned on Online Retail II 2009-2010, cutoff = last 28 days)."""
+    """Defaults of the five retrievers, tuned on Online Retail II 2009-2010 (module docstring)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     popularity_half_life_days: float = Field(default=14.0, gt=0)
-    repeat_half_life_days: float = Field(default=60.0, gt=0)
+    popularity_trend_weight: float = Field(default=0.0, ge=0)
+    repeat_half_life_days: float = Field(default=120.0, gt=0)
     itemcf_half_life_days: float = Field(default=30.0, gt=0)
-    itemcf_neighbours: int = Field(default=100, ge=1)
+    itemcf_neighbours: int = Field(default=200, ge=1)
     itemcf_shrink: float = Field(default=5.0, ge=0)
-    itemcf_include_self: bool = False
-    content_half_life_days: float = Field(default=60.0, gt=0)
+    itemcf_include_self: bool = True
+    content_half_life_days: float = Field(default=120.0, gt=0)
     content_ngram_max: int = Field(default=2, ge=1, le=3)
-    als_factors: int = Field(default=64, ge=1)
+    als_factors: int = Field(default=128, ge=1)
     als_regularization: float = Field(default=0.05, ge=0)
-    als_alpha: float = Field(default=1.0, gt=0)
+    als_alpha: float = Field(default=3.0, gt=0)
     als_iterations: int = Field(default=15, ge=1)
-    als_weighting: Literal["bm25", "confidence"] = "bm25"
-    als_half_life_days: float | None = Field(default=None, gt=0)
+    als_weighting: Literal["bm25", "confidence"] = "confidence"
+    als_half_life_days: float | None = Field(default=30.0, gt=0)
     num_threads: int = Field(default=1, ge=1)
     enabled: tuple[str, ...] = ("popularity", "repeat", "itemcf", "als", "content")
 
     def build(self, seed: int) -> list[Retriever]:
         """Fresh, unfitted retrievers in ``enabled`` order."""
         makers = {
-            "popularity": lambda: Popularity(half_life_days=self.popularity_half_life_days),
+            "popularity": lambda: Popularity(
+                half_life_days=self.popularity_half_life_days,
+                trend_weight=self.popularity_trend_weight,
+            ),
             "repeat": lambda: Repeat(half_life_days=self.repeat_half_life_days),
             "itemcf": lambda: ItemCF(
-                half_life_days=self.itemcf_half_life_days, neighbours=self.itemcf_neighbours,
-                shrink=self.itemcf_shrink, include_self=self.itemcf_include_self,
+                half_life_days=self.itemcf_half_life_days,
+                neighbours=self.itemcf_neighbours,
+                shrink=self.itemcf_shrink,
+                include_self=self.itemcf_include_self,
             ),
             "als": lambda: ALS(
-                factors=self.als_factors, regularization=self.als_regularization,
-                alpha=self.als_alpha, iterations=self.als_iterations, weighting=self.als_weighting,
-                half_life_days=self.als_half_life_days, num_threads=self.num_threads, seed=seed,
+                factors=self.als_factors,
+                regularization=self.als_regularization,
+                alpha=self.als_alpha,
+                iterations=self.als_iterations,
+                weighting=self.als_weighting,
+                half_life_days=self.als_half_life_days,
+                num_threads=self.num_threads,
+                seed=seed,
             ),
             "content": lambda: Content(
                 half_life_days=self.content_half_life_days,
@@ -503,4 +564,3 @@ class RetrieverConfig(BaseModel):
         if unknown:
             raise RetrieverError(f"unknown retrievers {sorted(unknown)}; known: {sorted(makers)}")
         return [makers[name]() for name in self.enabled]
-

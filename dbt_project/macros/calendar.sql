@@ -8,10 +8,7 @@
             - interval '{{ var("holdout_days") | int }} days' as date
         )
     {%- else -%}
-        {#- fails the compilation on anything but YYYY-MM-DD -#}
-        {%- set parsed = modules.datetime.date.fromisoformat(
-            cutoff | string | trim
-        ) -%}
-        cast('{{ parsed.isoformat() }}' as date)
+        {#- the warehouse rejects anything that is not a date -#}
+        cast('{{ cutoff | string | trim | replace("'", "''") }}' as date)
     {%- endif -%}
 {%- endmacro %}

@@ -5,15 +5,12 @@
 {% macro user_salt() -%}
     {%- set salt = env_var('RECOPS_USER_SALT', '') -%}
     {%- if salt == '' -%}
-        {%- if target.name == 'lint' -%}
-            {{ return('sqlfluff-lint-salt') }}
-        {%- endif -%}
         {{ exceptions.raise_compiler_error(
             'RECOPS_USER_SALT is not set: run dbt through '
             ~ 'recops.transform.run_dbt or export settings.tool_env()'
         ) }}
     {%- endif -%}
-    {{ return(salt) }}
+    {{ salt }}
 {%- endmacro %}
 
 

@@ -36,14 +36,14 @@ recent_events as (
 
     -- the events of the 90 days before each snapshot
     select
-        snapshots.event_timestamp,
-        events.*
+        events.*,
+        snapshots.event_timestamp
     from snapshots
     inner join events
         on
-            events.event_at < snapshots.event_timestamp
-            and events.event_at
-            >= snapshots.event_timestamp - interval '90 days'
+            snapshots.event_timestamp > events.event_at
+            and snapshots.event_timestamp - interval '90 days'
+            <= events.event_at
 
 ),
 
@@ -99,33 +99,45 @@ window_features as (
     from recent_events
     group by item_id, event_timestamp
 
+),
+
+item_features as (
+
+    select
+        window_features.*,
+        -- recent daily purchase rate over the 30-day rate, smoothed; in
+        -- double precision on both engines (no numeric on PostgreSQL)
+        (
+            cast(window_features.count_purchases_7d as double precision) / 7
+            + 0.1
+        )
+        / (
+            cast(window_features.count_purchases_30d as double precision)
+            / 30
+            + 0.1
+        ) as trend_ratio,
+        coalesce(
+            catalogue.price_amount, window_features.median_price_amount_90d
+        ) as price_amount,
+        cast(window_features.count_returns_90d as double precision)
+        / nullif(window_features.count_purchases_90d, 0) as return_rate_90d
+    from window_features
+    left join catalogue
+        on window_features.item_id = catalogue.item_id
+
 )
 
 select
-    cast(window_features.item_id as text) as item_id,
-    cast(window_features.event_timestamp as timestamp) as event_timestamp,
-    cast(window_features.count_purchases_7d as bigint) as count_purchases_7d,
-    cast(window_features.count_purchases_30d as bigint)
-        as count_purchases_30d,
-    cast(window_features.count_purchases_90d as bigint)
-        as count_purchases_90d,
-    cast(window_features.count_buyers_30d as bigint) as count_buyers_30d,
-    cast(window_features.count_buyers_90d as bigint) as count_buyers_90d,
-    cast(window_features.count_views_30d as bigint) as count_views_30d,
-    -- recent daily purchase rate over the 30-day rate, smoothed
-    cast(
-        (window_features.count_purchases_7d / 7.0 + 0.1)
-        / (window_features.count_purchases_30d / 30.0 + 0.1)
-        as double precision
-    ) as trend_ratio,
-    cast(
-        coalesce(
-            catalogue.price_amount, window_features.median_price_amount_90d
-        ) as double precision
-    ) as price_amount,
-    cast(window_features.count_returns_90d as bigint) as count_returns_90d,
-    cast(window_features.count_returns_90d as double precision)
-    / nullif(window_features.count_purchases_90d, 0) as return_rate_90d
-from window_features
-left join catalogue
-    on window_features.item_id = catalogue.item_id
+    cast(item_id as text) as item_id,
+    cast(event_timestamp as timestamp) as event_timestamp,
+    cast(count_purchases_7d as bigint) as count_purchases_7d,
+    cast(count_purchases_30d as bigint) as count_purchases_30d,
+    cast(count_purchases_90d as bigint) as count_purchases_90d,
+    cast(count_buyers_30d as bigint) as count_buyers_30d,
+    cast(count_buyers_90d as bigint) as count_buyers_90d,
+    cast(count_views_30d as bigint) as count_views_30d,
+    cast(trend_ratio as double precision) as trend_ratio,
+    cast(price_amount as double precision) as price_amount,
+    cast(count_returns_90d as bigint) as count_returns_90d,
+    cast(return_rate_90d as double precision) as return_rate_90d
+from item_features

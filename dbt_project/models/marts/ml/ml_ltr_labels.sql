@@ -3,9 +3,6 @@
 -- window w covers [cutoff - (w + 1) * L, cutoff - w * L) and
 -- event_timestamp is the window start.
 
-{%- set window_days = var('label_window_days') | int %}
-{%- set n_windows = var('label_windows') | int %}
-
 with
 
 calendar as (
@@ -17,19 +14,18 @@ calendar as (
 
 label_windows as (
 
-    {%- for w in range(n_windows) %}
-
-        select
-            cutoff_at - interval '{{ (w + 1) * window_days }} days'
-            as window_start_at,
-            cutoff_at - interval '{{ w * window_days }} days'
-            as window_end_at
-        from calendar
-        {%- if not loop.last %}
-
-            union all
-        {%- endif %}
-    {%- endfor %}
+    select
+        calendar.cutoff_at
+        - interval '{{ var("label_window_days") | int }} days'
+        * (window_numbers.w + 1) as window_start_at,
+        calendar.cutoff_at
+        - interval '{{ var("label_window_days") | int }} days'
+        * window_numbers.w as window_end_at
+    from calendar
+    cross join
+        generate_series(
+            0, {{ var("label_windows") | int }} - 1
+        ) as window_numbers (w)
 
 ),
 

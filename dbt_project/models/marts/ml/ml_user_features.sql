@@ -32,14 +32,14 @@ recent_events as (
 
     -- the events of the 90 days before each snapshot
     select
-        snapshots.event_timestamp,
-        interactions.*
+        interactions.*,
+        snapshots.event_timestamp
     from snapshots
     inner join interactions
         on
-            interactions.event_at < snapshots.event_timestamp
-            and interactions.event_at
-            >= snapshots.event_timestamp - interval '90 days'
+            snapshots.event_timestamp > interactions.event_at
+            and snapshots.event_timestamp - interval '90 days'
+            <= interactions.event_at
 
 ),
 
@@ -133,8 +133,8 @@ last_purchases as (
     inner join daily_last_purchases
         on
             window_features.user_id = daily_last_purchases.user_id
-            and daily_last_purchases.last_purchase_at
-            < window_features.event_timestamp
+            and window_features.event_timestamp
+            > daily_last_purchases.last_purchase_at
     group by window_features.user_id, window_features.event_timestamp
 
 )
@@ -161,7 +161,7 @@ select
     cast(
         cast(window_features.event_timestamp as date)
         - cast(last_purchases.last_purchase_at as date)
-        as integer
+        as double precision
     ) as days_since_last_purchase
 from window_features
 left join last_purchases

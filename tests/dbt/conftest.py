@@ -1,17 +1,27 @@
-"""A tiny raw layer with hand-checkable content, written through recops.warehouse.Warehouse.
+"""Fixtures of the dbt tests: a tiny raw layer with hand-checkable content, and built warehouses.
 
-Dates are chosen around CUTOFF = 2024-03-01 (2024 is a leap year: 2024-02-29 exists).
-Original user ids contain non-hex characters, so they can never hide inside an md5 hex digest.
+The raw rows are written through ``recops.warehouse.Warehouse`` (``ensure_raw_schema`` +
+``append_df``), exactly as ingestion writes them. Dates sit around CUTOFF = 2024-03-01 (2024 is a
+leap year: 2024-02-29 exists). Original user ids contain non-hex characters, so they can never hide
+inside an md5 hex digest.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
 from recops.constants import RAW_BATCHES, RAW_EVENTS, RAW_ITEMS, RAW_QUARANTINE
 from recops.settings import Settings
+from recops.transform import DbtResult, run_dbt
 from recops.warehouse import Warehouse
 
 CUTOFF = "2024-03-01"
@@ -75,11 +85,20 @@ def events_df() -> pd.DataFrame:
     for n, (batch, user, item, etype, at, qty, price, order) in enumerate(EVENTS):
         rows.append(
             {
-                "batch_id": batch, "ingested_at": INGESTED, "source": "fixture",
-                "source_file": f"{batch}.csv", "source_row": n, "user_id": user,
-                "item_id": item, "event_type": etype, "event_at": _ts(at),
-                "session_id": None, "quantity": qty, "price_amount": price,
-                "order_id": order, "country": "de",
+                "batch_id": batch,
+                "ingested_at": INGESTED,
+                "source": "fixture",
+                "source_file": f"{batch}.csv",
+                "source_row": n,
+                "user_id": user,
+                "item_id": item,
+                "event_type": etype,
+                "event_at": _ts(at),
+                "session_id": None,
+                "quantity": qty,
+                "price_amount": price,
+                "order_id": order,
+                "country": "de",
             }
         )
     df = pd.DataFrame(rows)
@@ -91,9 +110,16 @@ def events_df() -> pd.DataFrame:
 def items_df() -> pd.DataFrame:
     rows = [
         {
-            "batch_id": batch, "ingested_at": _ts(ing), "source": "fixture",
-            "source_file": f"{batch}_items.csv", "source_row": n, "item_id": item,
-            "title": title, "description": desc, "category": cat, "brand": brand,
+            "batch_id": batch,
+            "ingested_at": _ts(ing),
+            "source": "fixture",
+            "source_file": f"{batch}_items.csv",
+            "source_row": n,
+            "item_id": item,
+            "title": title,
+            "description": desc,
+            "category": cat,
+            "brand": brand,
             "price_amount": price,
         }
         for n, (batch, item, title, desc, cat, brand, price, ing) in enumerate(ITEMS)
@@ -105,10 +131,14 @@ def batches_df() -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "batch_id": batch, "source": "fixture", "files": f"{batch}.csv",
-                "rows_in": 1, "rows_loaded": 1 if status == "loaded" else 0,
+                "batch_id": batch,
+                "source": "fixture",
+                "files": f"{batch}.csv",
+                "rows_in": 1,
+                "rows_loaded": 1 if status == "loaded" else 0,
                 "rows_quarantined": 0 if status == "loaded" else 1,
-                "quarantine_reasons": "{}", "status": status,
+                "quarantine_reasons": "{}",
+                "status": status,
                 "status_reason": None if status == "loaded" else "fixture: rejected batch",
                 "ingested_at": INGESTED,
             }
@@ -121,8 +151,12 @@ def quarantine_df() -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "batch_id": "b3", "source_file": "b3.csv", "source_row": 0, "field": "user_id",
-                "reason": "fixture", "raw_record": '{"user_id": "cust-mallory"}',
+                "batch_id": "b3",
+                "source_file": "b3.csv",
+                "source_row": 0,
+                "field": "user_id",
+                "reason": "fixture",
+                "raw_record": '{"user_id": "cust-mallory"}',
                 "quarantined_at": INGESTED,
             }
         ]
@@ -137,3 +171,61 @@ def write_raw_fixture(settings: Settings) -> None:
         wh.append_df(RAW_EVENTS, events_df())
         wh.append_df(RAW_ITEMS, items_df())
         wh.append_df(RAW_QUARANTINE, quarantine_df())
+
+
+def pseudonym(settings: Settings, original_id: str) -> str:
+    """The user_id the marts must carry for ``original_id`` (md5(salt || trimmed id))."""
+    return hashlib.md5((settings.user_salt + original_id.strip()).encode()).hexdigest()
+
+
+@contextmanager
+def restored_environ() -> Iterator[None]:
+    """run_dbt exports Settings.tool_env() into os.environ; undo it so tests stay hermetic."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@dataclass(frozen=True)
+class BuiltWarehouse:
+    settings: Settings
+    result: DbtResult
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with Warehouse(self.settings, read_only=self.settings.profile == "embedded") as wh:
+            return wh.query_df(sql, params)
+
+
+def build(settings: Settings, **vars: object) -> DbtResult:
+    """Write the raw fixture into ``settings``' warehouse and run ``dbt build`` on it."""
+    with restored_environ():
+        write_raw_fixture(settings)
+        return run_dbt(settings, "build", vars={"cutoff": CUTOFF, **vars})
+
+
+@pytest.fixture(scope="session")
+def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    """The fixture built once per session on the embedded profile (DuckDB)."""
+    settings = Settings(home=tmp_path_factory.mktemp("recops_home"), profile="embedded")
+    return BuiltWarehouse(settings, build(settings))
+
+
+@pytest.fixture(scope="session")
+def raw_fixture() -> SimpleNamespace:
+    """The fixture's constants and helpers for the test modules (no imports from conftest)."""
+    return SimpleNamespace(
+        cutoff=CUTOFF,
+        alice=ALICE,
+        bob=BOB,
+        carol=CAROL,
+        mallory=MALLORY,
+        original_user_ids=ORIGINAL_USER_IDS,
+        pseudonym=pseudonym,
+        build=build,
+        write=write_raw_fixture,
+        restored_environ=restored_environ,
+        built=BuiltWarehouse,
+    )

@@ -1,0 +1,563 @@
+"""Quality gates of the pipeline: validate a stage's data, then ``enforce`` the outcome.
+
+Called from plain Airflow ``@task`` functions (and the CLI)::
+
+    result = validate_raw_batches(settings, batch_ids, run_id=run_id, as_of=data_interval_end)
+    enforce(result, settings, stage="raw")          # alerts; quarantines + raises on error
+    return result.model_dump(mode="json")           # small dict for XCom
+
+Every validation builds a Data Docs page (see :mod:`recops.quality.runner`) and is recorded for
+``quality_report``. Time never comes from the wall clock: "the future" is the run's data interval
+end (``as_of``).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics as stats_lib
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from datetime import time as dtime
+from typing import Any
+
+import pandas as pd
+
+from recops.constants import (
+    EVENT_AT_COL,
+    EVENT_TYPE_COL,
+    ITEM_COL,
+    LABEL_COL,
+    ORDER_COL,
+    PRICE_COL,
+    QUANTITY_COL,
+    SESSION_COL,
+    TIMESTAMP_COL,
+    USER_COL,
+)
+from recops.quality import suites
+from recops.quality.drift import build_reference, psi_against_reference
+from recops.quality.notifiers import Alert, send_alert
+from recops.quality.references import accept_reference, latest_reference, save_reference
+from recops.quality.report import record_result
+from recops.quality.results import (
+    ERROR,
+    STAGE_MARTS,
+    STAGE_RAW,
+    STAGE_TRAINING_SET,
+    FailedExpectation,
+    QualityGateError,
+    QualityResult,
+    gate_message,
+)
+from recops.quality.runner import CheckOutcome, FrameCheck, jsonable, run_checks
+from recops.settings import Settings
+from recops.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+RAW_SUITE_GROUP = "raw_batch"
+MARTS_SUITE_GROUP = "marts"
+TRAINING_SUITE_GROUP = "training_set"
+GROUP_COL = "query_id"
+STAGING_EVENTS = "stg_raw__events"
+
+_FINGERPRINT_COLS = (
+    "source",
+    USER_COL,
+    ITEM_COL,
+    EVENT_TYPE_COL,
+    EVENT_AT_COL,
+    SESSION_COL,
+    QUANTITY_COL,
+    PRICE_COL,
+    ORDER_COL,
+)
+"""An event already loaded by an earlier batch has the same values in these columns."""
+STATUS_REASON_MAX = 2000
+
+
+# --- helpers --------------------------------------------------------------------------------
+def _utc_naive(ts: datetime) -> datetime:
+    """UTC wall time without tzinfo (the warehouse stores naive UTC timestamps)."""
+    stamp = pd.Timestamp(ts)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(UTC).tz_localize(None)
+    return stamp.to_pydatetime()
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _columns(wh: Warehouse, schema: str, table: str) -> list[str]:
+    df = wh.query_df(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    )
+    return [str(c) for c in df["column_name"]]
+
+
+def _mart_schema(settings: Settings) -> str:
+    return "public" if settings.profile == "production" else "main"
+
+
+def _combine(
+    *,
+    suite: str,
+    stage: str,
+    run_id: str,
+    outcomes: list[CheckOutcome],
+    extra_failures: Sequence[FailedExpectation] = (),
+    batch_ids: Sequence[str] = (),
+    statistics: dict[str, Any] | None = None,
+    started: float,
+) -> QualityResult:
+    failures = [*extra_failures, *(f for o in outcomes for f in o.failures)]
+    page = None
+    for wanted in (
+        lambda o: any(f.severity == ERROR for f in o.failures),
+        lambda o: bool(o.failures),
+        lambda o: True,
+    ):
+        page = next((o.data_docs_path for o in outcomes if wanted(o) and o.data_docs_path), None)
+        if page:
+            break
+    evaluated = sum(int(o.statistics.get("evaluated_expectations", 0)) for o in outcomes)
+    successful = sum(int(o.statistics.get("successful_expectations", 0)) for o in outcomes)
+    statistics = {
+        "evaluated_expectations": evaluated,
+        "successful_expectations": successful,
+        "unsuccessful_expectations": evaluated - successful,
+        "seconds": round(time.perf_counter() - started, 3),
+        "validations": [
+            {
+                "suite": o.suite,
+                "batch_id": o.batch_id,
+                "success": o.success,
+                "rows": o.statistics.get("rows"),
+                "seconds": o.statistics.get("seconds"),
+                "data_docs": o.data_docs_path,
+            }
+            for o in outcomes
+        ],
+        **(statistics or {}),
+    }
+    return QualityResult(
+        suite=suite,
+        stage=stage,
+        run_id=run_id,
+        success=not failures and all(o.success for o in outcomes),
+        failures=failures,
+        data_docs_path=page,
+        batch_ids=list(batch_ids),
+        statistics=jsonable(statistics),
+    )
+
+
+# --- raw batches ----------------------------------------------------------------------------
+def _fingerprint(alias: str, columns: Sequence[str]) -> str:
+    parts = ", ".join(f"coalesce(cast({alias}.{c} as varchar), '~')" for c in columns)
+    return f"md5(concat_ws('|', {parts}))"
+
+
+def load_raw_events(wh: Warehouse, batch_id: str) -> pd.DataFrame:
+    """The batch's raw.events rows plus ``duplicate_of_batch_id``.
+
+    ``duplicate_of_batch_id`` names an earlier loaded batch that already holds an event with the
+    same values (source, user, item, type, time, session, quantity, price, order); null otherwise.
+    Earlier = ingested before this batch. The comparison is limited to the batch's event-time span.
+    """
+    columns = _columns(wh, "raw", "events")
+    fp_cols = [c for c in _FINGERPRINT_COLS if c in columns]
+    span_filter = ""
+    if EVENT_AT_COL in columns:
+        span_filter = f"and e.{EVENT_AT_COL} between span.lo and span.hi"
+    sql = f"""
+        with cur as (select batch_id, ingested_at from raw.batches where batch_id = ?),
+        span as (
+            select min({EVENT_AT_COL if EVENT_AT_COL in columns else "null"}) as lo,
+                   max({EVENT_AT_COL if EVENT_AT_COL in columns else "null"}) as hi
+            from raw.events where batch_id = ?
+        ),
+        earlier as (
+            select {_fingerprint("e", fp_cols)} as fingerprint, min(e.batch_id) as batch_id
+            from raw.events e
+            join raw.batches b on b.batch_id = e.batch_id
+            cross join cur
+            cross join span
+            where b.status = 'loaded' and e.batch_id <> cur.batch_id
+              and (b.ingested_at < cur.ingested_at
+                   or (b.ingested_at = cur.ingested_at and b.batch_id < cur.batch_id))
+              {span_filter}
+            group by 1
+        )
+        select e.*, d.batch_id as {suites.DUPLICATE_OF_COL}
+        from raw.events e
+        left join earlier d on d.fingerprint = {_fingerprint("e", fp_cols)}
+        where e.batch_id = ?
+    """
+    return wh.query_df(sql, [batch_id, batch_id, batch_id])
+
+
+def _row_count_bounds(
+    wh: Warehouse, settings: Settings, batch: pd.Series, exclude: Sequence[str]
+) -> tuple[float | None, float | None, dict[str, Any]]:
+    """``median * (1 -/+ tolerance)`` of the last N loaded batches of the same source before it."""
+    n = int(settings.quality_row_count_history)
+    history = wh.query_df(
+        f"""
+        select rows_loaded from raw.batches
+        where status = 'loaded' and source = ? and batch_id not in ({_placeholders(exclude)})
+          and ingested_at <= ?
+        order by ingested_at desc, batch_id desc
+        limit {n}
+        """,
+        [batch["source"], *exclude, batch["ingested_at"]],
+    )
+    counts = [int(x) for x in history["rows_loaded"]]
+    if not counts:
+        return None, None, {"history": []}
+    median = float(stats_lib.median(counts))
+    tol = settings.quality_row_count_tolerance
+    low = median * (1 - tol)
+    return (low if low > 0 else None), median * (1 + tol), {"history": counts, "median": median}
+
+
+def validate_raw_batches(
+    settings: Settings, batch_ids: list[str], *, run_id: str, as_of: datetime
+) -> QualityResult:
+    """Validate freshly ingested raw batches (raw.events and raw.items rows of each batch).
+
+    ``as_of`` is the run's data interval end: an event after it is "in the future". Each batch is
+    validated on its own, so a failure names (and ``enforce`` quarantines) only the bad batch.
+    An empty ``batch_ids`` validates nothing and passes.
+    """
+    started = time.perf_counter()
+    ids = list(dict.fromkeys(batch_ids))
+    as_of_naive = _utc_naive(as_of)
+    shop_start = datetime.combine(settings.shop_start_date, dtime.min)
+    checks: list[FrameCheck] = []
+    per_batch: dict[str, Any] = {}
+    if ids:
+        with Warehouse(settings, read_only=True) as wh:
+            batches = wh.query_df(
+                f"select batch_id, source, status, ingested_at, rows_loaded from raw.batches "
+                f"where batch_id in ({_placeholders(ids)})",
+                ids,
+            ).set_index("batch_id", drop=False)
+            unknown = [b for b in ids if b not in batches.index]
+            if unknown:
+                raise ValueError(f"unknown raw batches (not in raw.batches): {unknown}")
+            for batch_id in ids:
+                batch = batches.loc[batch_id]
+                events = load_raw_events(wh, batch_id)
+                items = wh.query_df("select * from raw.items where batch_id = ?", [batch_id])
+                low, high, history = _row_count_bounds(wh, settings, batch, ids)
+                base = {suites.PARAM_AS_OF: as_of_naive, suites.PARAM_SHOP_START: shop_start}
+                counted = {
+                    **base,
+                    suites.PARAM_ROW_COUNT_MIN: low,
+                    suites.PARAM_ROW_COUNT_MAX: high,
+                }
+                uncounted = {
+                    **base,
+                    suites.PARAM_ROW_COUNT_MIN: None,
+                    suites.PARAM_ROW_COUNT_MAX: None,
+                }
+                events_counted = len(events) > 0 or len(items) == 0
+                checks.append(
+                    FrameCheck(
+                        suites.raw_events_suite(),
+                        events,
+                        batch_id,
+                        counted if events_counted else uncounted,
+                    )
+                )
+                if len(items):
+                    checks.append(
+                        FrameCheck(
+                            suites.raw_items_suite(),
+                            items,
+                            batch_id,
+                            uncounted if events_counted else counted,
+                        )
+                    )
+                per_batch[batch_id] = {
+                    "source": batch["source"],
+                    "events": len(events),
+                    "items": len(items),
+                    "row_count_min": low,
+                    "row_count_max": high,
+                    **history,
+                }
+    outcomes = run_checks(settings, checks, run_id=run_id)
+    result = _combine(
+        suite=RAW_SUITE_GROUP,
+        stage=STAGE_RAW,
+        run_id=run_id,
+        outcomes=outcomes,
+        batch_ids=ids,
+        statistics={"as_of": as_of_naive, "batches": per_batch},
+        started=started,
+    )
+    record_result(settings, result)
+    return result
+
+
+# --- marts ----------------------------------------------------------------------------------
+def _integrity_frame(wh: Warehouse, schema: str, present: set[str]) -> pd.DataFrame:
+    """One row of cross-table counts, each of which must be 0 (only for tables that exist)."""
+    s = schema
+
+    def missing(child: str, key: str, parent: str) -> str:
+        return (
+            f"(select count(*) from {s}.{child} c where c.{key} is not null and not exists "
+            f"(select 1 from {s}.{parent} p where p.{key} = c.{key}))"
+        )
+
+    exprs: dict[str, str] = {}
+    if {"fct_interactions", "dim_items"} <= present:
+        exprs["fct_rows_item_missing_in_dim_items"] = missing(
+            "fct_interactions", ITEM_COL, "dim_items"
+        )
+    if {"fct_interactions", "dim_users"} <= present:
+        exprs["fct_rows_user_missing_in_dim_users"] = missing(
+            "fct_interactions", USER_COL, "dim_users"
+        )
+    if {"ml_ltr_labels", "dim_items"} <= present:
+        exprs["labels_item_missing_in_dim_items"] = missing("ml_ltr_labels", ITEM_COL, "dim_items")
+    if {"ml_ltr_labels", "dim_users"} <= present:
+        exprs["labels_user_missing_in_dim_users"] = missing("ml_ltr_labels", USER_COL, "dim_users")
+    if {STAGING_EVENTS, "dim_items"} <= present:
+        exprs["staging_items_lost"] = (
+            f"(select count(*) from (select distinct {ITEM_COL} from {s}.{STAGING_EVENTS} "
+            f"where {ITEM_COL} is not null) st where not exists "
+            f"(select 1 from {s}.dim_items d where d.{ITEM_COL} = st.{ITEM_COL}))"
+        )
+    if {STAGING_EVENTS, "dim_users"} <= present:
+        # Staging may carry the original user id and the marts its pseudonym: compare counts
+        # (the pseudonym is injective, so fewer dim_users than staging users means users lost).
+        exprs["staging_users_lost"] = (
+            f"greatest((select count(distinct {USER_COL}) from {s}.{STAGING_EVENTS} "
+            f"where {USER_COL} is not null) - (select count(*) from {s}.dim_users), 0)"
+        )
+    if not exprs:
+        return pd.DataFrame()
+    frame = wh.query_df("select " + ", ".join(f"{e} as {name}" for name, e in exprs.items()))
+    return frame.astype("int64")
+
+
+def validate_marts(settings: Settings, *, run_id: str) -> QualityResult:
+    """Validate the dbt staging and marts: keys, referential integrity, lineage, feature ranges.
+
+    Reads every mart in full (the checks are vectorised; ~1M feature rows take a few seconds),
+    and computes the cross-table counts in the warehouse.
+    """
+    started = time.perf_counter()
+    schema = _mart_schema(settings)
+    checks: list[FrameCheck] = []
+    missing: list[FailedExpectation] = []
+    rows: dict[str, int] = {}
+    with Warehouse(settings, read_only=True) as wh:
+        present = {t for t in [*suites.MART_KEYS, STAGING_EVENTS] if wh.table_exists(schema, t)}
+        for table in [*suites.MART_KEYS, STAGING_EVENTS]:
+            if table not in present:
+                missing.append(
+                    FailedExpectation(
+                        expectation="expect_table_to_exist",
+                        column=None,
+                        severity=ERROR,
+                        observed="missing",
+                        threshold={"table": f"{schema}.{table}"},
+                        suite=suites.mart_suite_name(table),
+                        description=f"dbt built {table}",
+                    )
+                )
+        for table in suites.MART_KEYS:
+            if table not in present:
+                continue
+            frame = wh.query_df(f"select * from {schema}.{table}")
+            rows[table] = len(frame)
+            checks.append(FrameCheck(suites.mart_suite(table, list(frame.columns)), frame))
+        integrity = _integrity_frame(wh, schema, present)
+    if not integrity.empty:
+        checks.append(FrameCheck(suites.marts_integrity_suite(list(integrity.columns)), integrity))
+    outcomes = run_checks(settings, checks, run_id=run_id)
+    result = _combine(
+        suite=MARTS_SUITE_GROUP,
+        stage=STAGE_MARTS,
+        run_id=run_id,
+        outcomes=outcomes,
+        extra_failures=missing,
+        statistics={
+            "rows": rows,
+            "integrity": integrity.iloc[0].to_dict() if not integrity.empty else {},
+        },
+        started=started,
+    )
+    record_result(settings, result)
+    return result
+
+
+# --- training set ---------------------------------------------------------------------------
+def _normalise_times(frame: pd.DataFrame, timestamp_col: str) -> pd.DataFrame:
+    """Timestamp columns as naive UTC (tz-aware and epoch-second ``*_at`` columns converted)."""
+    out = frame.copy(deep=False)
+    for column in out.columns:
+        series = out[column]
+        is_time_name = column == timestamp_col or str(column).endswith("_at")
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            out[column] = series.dt.tz_convert(UTC).dt.tz_localize(None)
+        elif (
+            is_time_name
+            and pd.api.types.is_numeric_dtype(series)
+            and not pd.api.types.is_bool_dtype(series)
+        ):
+            out[column] = pd.to_datetime(series, unit="s")
+        elif is_time_name and series.dtype == object:
+            out[column] = pd.to_datetime(series, utc=True).dt.tz_localize(None)
+    return out
+
+
+def numeric_features(frame: pd.DataFrame, *, exclude: Sequence[str]) -> list[str]:
+    """Numeric (or boolean) columns other than keys, label and group: the drift-checked features."""
+    skip = set(exclude)
+    return [
+        str(c)
+        for c in frame.columns
+        if c not in skip
+        and (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
+        and not pd.api.types.is_datetime64_any_dtype(frame[c])
+    ]
+
+
+def validate_training_set(
+    settings: Settings,
+    frame: pd.DataFrame,
+    *,
+    run_id: str,
+    label_col: str = LABEL_COL,
+    group_col: str = GROUP_COL,
+    features: Sequence[str] | None = None,
+) -> QualityResult:
+    """Validate the point-in-time training set before the ranker sees it.
+
+    Checks label rate, one positive and one negative per query group, leakage (every ``*_at``
+    feature strictly before the label's ``event_timestamp``), no all-null feature, and PSI drift
+    of every numeric feature against the last accepted training set. Saves this frame's drift
+    reference; ``enforce`` accepts it when the gate passes. ``features`` defaults to every
+    numeric column other than label, group, ids and ``label_is_positive``.
+    """
+    started = time.perf_counter()
+    for column in (label_col, group_col):
+        if column not in frame.columns:
+            raise ValueError(f"training frame has no {column!r} column: {list(frame.columns)}")
+    data = _normalise_times(frame, TIMESTAMP_COL)
+    positive = pd.to_numeric(data[label_col], errors="coerce") > 0
+    rows = data.assign(**{suites.LABEL_POSITIVE_COL: positive.astype("int8")})
+    per_group = positive.groupby(data[group_col]).agg(["size", "sum"])
+    groups = pd.DataFrame(
+        {
+            group_col: per_group.index,
+            "positives": per_group["sum"].astype("int64").to_numpy(),
+            "negatives": (per_group["size"] - per_group["sum"]).astype("int64").to_numpy(),
+        }
+    )
+    exclude = [label_col, group_col, USER_COL, ITEM_COL, TIMESTAMP_COL, suites.LABEL_POSITIVE_COL]
+    feature_cols = (
+        list(features) if features is not None else numeric_features(data, exclude=exclude)
+    )
+    checks = [
+        FrameCheck(
+            suites.training_rows_suite(
+                list(rows.columns), label_col=label_col, group_col=group_col, features=feature_cols
+            ),
+            rows,
+        ),
+        FrameCheck(suites.training_groups_suite(), groups, index_columns=(group_col,)),
+    ]
+    save_reference(settings, run_id, build_reference(data, feature_cols))
+    drift: dict[str, Any] = {"reference_run_id": None, "psi": {}}
+    previous = latest_reference(settings, exclude_run_id=run_id)
+    if previous is not None:
+        reference_run, reference = previous
+        psi = psi_against_reference({f: reference[f] for f in feature_cols if f in reference}, data)
+        drift = {"reference_run_id": reference_run, "psi": {k: round(v, 6) for k, v in psi.items()}}
+        if psi:
+            checks.append(
+                FrameCheck(
+                    suites.training_drift_suite(
+                        list(psi),
+                        psi_warn=settings.quality_psi_warn,
+                        psi_error=settings.quality_psi_error,
+                    ),
+                    pd.DataFrame([psi]),
+                )
+            )
+    outcomes = run_checks(settings, checks, run_id=run_id)
+    result = _combine(
+        suite=TRAINING_SUITE_GROUP,
+        stage=STAGE_TRAINING_SET,
+        run_id=run_id,
+        outcomes=outcomes,
+        statistics={
+            "rows": len(frame),
+            "groups": len(groups),
+            "label_rate": float(positive.mean()) if len(frame) else None,
+            "groups_without_positive": int((groups["positives"] < 1).sum()),
+            "groups_without_negative": int((groups["negatives"] < 1).sum()),
+            "features": feature_cols,
+            "drift": drift,
+        },
+        started=started,
+    )
+    record_result(settings, result)
+    return result
+
+
+# --- the gate -------------------------------------------------------------------------------
+def quarantine_batches(settings: Settings, batch_ids: Sequence[str], reason: str) -> list[str]:
+    """Mark batches quarantined (their raw rows stay; staging reads only 'loaded' batches)."""
+    done = []
+    with Warehouse(settings) as wh:
+        for batch_id in batch_ids:
+            wh.execute(
+                "update raw.batches set status = 'quarantined', status_reason = ? "
+                "where batch_id = ?",
+                [reason[:STATUS_REASON_MAX], batch_id],
+            )
+            done.append(batch_id)
+    return done
+
+
+def enforce(result: QualityResult, settings: Settings, *, stage: str) -> QualityResult:
+    """Act on a validation: alert on any failure; on error quarantine (raw) and raise.
+
+    Returns the result with ``quarantined_batch_ids`` and ``alert_channels`` filled in when
+    nothing failed at error severity; raises :class:`QualityGateError` (its message lists every
+    failed expectation with observed value and threshold) otherwise. On the training-set stage a
+    passing gate accepts this run's drift reference as the next baseline.
+    """
+    quarantined: list[str] = []
+    if stage == STAGE_RAW and result.errors:
+        bad = list(dict.fromkeys(f.batch_id for f in result.errors if f.batch_id)) or list(
+            result.batch_ids
+        )
+        for batch_id in bad:
+            lines = [f.line() for f in result.errors if f.batch_id in (batch_id, None)]
+            reason = f"quality gate (run {result.run_id}): " + "; ".join(lines)
+            quarantined += quarantine_batches(settings, [batch_id], reason)
+    channels: list[str] = []
+    updated = result.model_copy(update={"stage": stage, "quarantined_batch_ids": quarantined})
+    if result.failures:
+        channels = send_alert(settings, Alert.from_result(updated, stage=stage))
+    updated = updated.model_copy(update={"alert_channels": channels})
+    if stage == STAGE_TRAINING_SET and not result.errors:
+        accept_reference(settings, result.run_id)
+    if result.failures:
+        record_result(settings, updated)
+    if updated.errors:
+        raise QualityGateError(gate_message(updated), updated)
+    return updated

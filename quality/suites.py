@@ -1,0 +1,481 @@
+"""Great Expectations suites, one per validated table or frame.
+
+Every expectation carries ``meta = {"severity": "error" | "warning", "description": ...}``:
+``error`` stops the run before the next stage (and quarantines a raw batch), ``warning`` alerts
+and lets the run go on. Expectations that are two tiers of one check (e.g. PSI above the warning
+and above the error threshold) share ``meta["tier"]``; when the error tier fails, the warning tier
+of the same check is not reported twice.
+
+Values that change per run (the data interval end, the row-count band) are suite parameters
+(``{"$PARAMETER": name}``) resolved at validation time, so a suite stays the same across runs and
+each validation result in Data Docs shows the values it was checked against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.expectations.metadata_types import FailureSeverity
+
+from recops.constants import (
+    EVENT_AT_COL,
+    EVENT_TYPE_COL,
+    EVENT_TYPES,
+    ITEM_COL,
+    PRICE_COL,
+    QUANTITY_COL,
+    TIMESTAMP_COL,
+    USER_COL,
+)
+from recops.quality.results import ERROR, WARNING, Severity
+
+# --- suite names (GX suite = Data Docs section) ---------------------------------------------
+RAW_EVENTS_SUITE = "raw.events"
+RAW_ITEMS_SUITE = "raw.items"
+MARTS_INTEGRITY_SUITE = "marts.integrity"
+TRAINING_ROWS_SUITE = "training_set.rows"
+TRAINING_GROUPS_SUITE = "training_set.groups"
+TRAINING_DRIFT_SUITE = "training_set.drift"
+
+
+def mart_suite_name(table: str) -> str:
+    return f"marts.{table}"
+
+
+# --- fixed thresholds (documented here; runtime ones come from Settings) -----------------------
+MAX_PRICE_AMOUNT = 100_000.0
+"""A unit price above this is a unit or parsing bug (Online Retail II tops out at ~25k)."""
+MAX_QUANTITY = 100_000.0
+"""Online Retail II's largest line is 19,152 units; larger means a parsing bug. Quantities are
+never negative in raw (ingestion stores returns as positive units with event type ``return``)."""
+MIN_USER_ID_SHARE = 0.5
+"""Warn when fewer than this share of a batch's events carry a user id."""
+DUPLICATE_SHARE_ERROR = 0.5
+"""A batch whose rows already exist in earlier loaded batches for more than this share is a
+re-delivery (error); any smaller overlap only warns (staging deduplicates)."""
+LABEL_RATE_MIN = 0.001
+LABEL_RATE_MAX = 0.5
+"""Share of positive labels in a training set; outside the band the candidates or labels broke."""
+
+# --- derived columns the checkpoint runner adds to frames -----------------------------------------
+DUPLICATE_OF_COL = "duplicate_of_batch_id"
+"""raw.events: an earlier loaded batch that already holds an identical event (else null)."""
+LABEL_POSITIVE_COL = "label_is_positive"
+"""training_set.rows: 1 where the label is positive (its mean is the label rate)."""
+
+# --- suite parameters --------------------------------------------------------------------------
+PARAM_AS_OF = "as_of"
+PARAM_SHOP_START = "shop_start"
+PARAM_ROW_COUNT_MIN = "row_count_min"
+PARAM_ROW_COUNT_MAX = "row_count_max"
+
+# --- pandas dtypes of the raw tables as the warehouse returns them -----------------------------
+# varchar -> object, timestamp -> datetime64 (any unit), bigint -> int64, double -> float64.
+STRING = "object"
+TIMESTAMP = "datetime64"
+INTEGER = "int64"
+NUMBER = "float64"
+RAW_EVENT_TYPES: dict[str, str] = {
+    "batch_id": STRING,
+    "ingested_at": TIMESTAMP,
+    "source": STRING,
+    "source_file": STRING,
+    "source_row": INTEGER,
+    USER_COL: STRING,
+    ITEM_COL: STRING,
+    EVENT_TYPE_COL: STRING,
+    EVENT_AT_COL: TIMESTAMP,
+    "session_id": STRING,
+    QUANTITY_COL: NUMBER,
+    PRICE_COL: NUMBER,
+    "order_id": STRING,
+    "country": STRING,
+}
+RAW_ITEM_TYPES: dict[str, str] = {
+    "batch_id": STRING,
+    "ingested_at": TIMESTAMP,
+    "source": STRING,
+    "source_file": STRING,
+    "source_row": INTEGER,
+    ITEM_COL: STRING,
+    "title": STRING,
+    "description": STRING,
+    "category": STRING,
+    "brand": STRING,
+    PRICE_COL: NUMBER,
+}
+RAW_EVENT_REQUIRED = (
+    "batch_id",
+    "ingested_at",
+    "source",
+    "source_file",
+    "source_row",
+    ITEM_COL,
+    EVENT_TYPE_COL,
+    EVENT_AT_COL,
+)
+RAW_ITEM_REQUIRED = ("batch_id", "ingested_at", "source", "source_file", "source_row", ITEM_COL)
+
+MART_KEYS: dict[str, tuple[str, ...]] = {
+    "fct_interactions": ("event_id",),
+    "dim_items": (ITEM_COL,),
+    "dim_users": (USER_COL,),
+    "ml_user_features": (USER_COL, TIMESTAMP_COL),
+    "ml_item_features": (ITEM_COL, TIMESTAMP_COL),
+    "ml_user_item_features": (USER_COL, ITEM_COL, TIMESTAMP_COL),
+    "ml_ltr_labels": (USER_COL, ITEM_COL, TIMESTAMP_COL),
+}
+"""The marts validated by ``validate_marts`` and the grain (unique key) of each."""
+FEATURE_TABLES = ("ml_user_features", "ml_item_features", "ml_user_item_features")
+
+INTEGRITY_METRICS: dict[str, str] = {
+    "fct_rows_item_missing_in_dim_items": "fct_interactions.item_id has a row in dim_items",
+    "fct_rows_user_missing_in_dim_users": "fct_interactions.user_id has a row in dim_users",
+    "labels_item_missing_in_dim_items": "ml_ltr_labels.item_id has a row in dim_items",
+    "labels_user_missing_in_dim_users": "ml_ltr_labels.user_id has a row in dim_users",
+    "staging_items_lost": "every item of stg_raw__events is in dim_items",
+    "staging_users_lost": "every user of stg_raw__events reaches dim_users",
+}
+"""Cross-table counts computed in the warehouse; each must be 0."""
+
+
+def _meta(severity: Severity, description: str, tier: str | None = None) -> dict[str, str]:
+    meta = {"severity": severity, "description": description}
+    if tier:
+        meta["tier"] = tier
+    return meta
+
+
+def _suite(name: str, stage: str, expectations: list[gxe.Expectation]) -> gx.ExpectationSuite:
+    """The suite, with GX's own ``severity`` mirrored from ``meta`` (shown in Data Docs)."""
+    for e in expectations:
+        e.severity = (
+            FailureSeverity.CRITICAL if e.meta["severity"] == ERROR else FailureSeverity.WARNING
+        )
+    return gx.ExpectationSuite(name=name, expectations=expectations, meta={"stage": stage})
+
+
+def _param(name: str) -> dict[str, str]:
+    return {"$PARAMETER": name}
+
+
+def _schema_and_types(types: dict[str, str], extra: Sequence[str] = ()) -> list[gxe.Expectation]:
+    exps: list[gxe.Expectation] = [
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[*types, *extra],
+            exact_match=True,
+            meta=_meta(
+                ERROR, "schema: exactly the contract's columns (none missing, none renamed)"
+            ),
+        )
+    ]
+    exps += [
+        gxe.ExpectColumnTypeToBe(
+            column=column,
+            type_=type_,
+            meta=_meta(ERROR, f"schema: {column} has its contract type"),
+        )
+        for column, type_ in types.items()
+    ]
+    return exps
+
+
+def _not_null(columns: Iterable[str], severity: Severity = ERROR) -> list[gxe.Expectation]:
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=c, meta=_meta(severity, f"required field {c} is set")
+        )
+        for c in columns
+    ]
+
+
+def _row_count() -> gxe.Expectation:
+    return gxe.ExpectTableRowCountToBeBetween(
+        min_value=_param(PARAM_ROW_COUNT_MIN),
+        max_value=_param(PARAM_ROW_COUNT_MAX),
+        meta=_meta(
+            ERROR, "row count within the tolerance around the median of recent loaded batches"
+        ),
+    )
+
+
+def raw_events_suite() -> gx.ExpectationSuite:
+    """raw.events rows of one batch (plus the derived ``duplicate_of_batch_id`` column).
+
+    Parameters: ``as_of`` (the run's data interval end, UTC naive), ``shop_start``,
+    ``row_count_min`` / ``row_count_max`` (None when there is no history).
+    """
+    exps = _schema_and_types(RAW_EVENT_TYPES, extra=[DUPLICATE_OF_COL])
+    exps += _not_null(RAW_EVENT_REQUIRED)
+    exps += [
+        gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+            column=USER_COL,
+            min_value=MIN_USER_ID_SHARE,
+            meta=_meta(WARNING, "most events carry a user id"),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column=EVENT_TYPE_COL,
+            value_set=list(EVENT_TYPES),
+            meta=_meta(ERROR, "event types in the accepted set"),
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=PRICE_COL,
+            min_value=0,
+            max_value=MAX_PRICE_AMOUNT,
+            meta=_meta(ERROR, "prices are non-negative and plausible"),
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=QUANTITY_COL,
+            min_value=0,
+            max_value=MAX_QUANTITY,
+            meta=_meta(ERROR, "quantities are non-negative and plausible"),
+        ),
+        gxe.ExpectColumnMaxToBeBetween(
+            column=EVENT_AT_COL,
+            max_value=_param(PARAM_AS_OF),
+            meta=_meta(ERROR, "no event after the run's data interval end (future timestamp)"),
+        ),
+        gxe.ExpectColumnMinToBeBetween(
+            column=EVENT_AT_COL,
+            min_value=_param(PARAM_SHOP_START),
+            meta=_meta(ERROR, "no event before the shop opened"),
+        ),
+        _row_count(),
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["source_file", "source_row"],
+            meta=_meta(ERROR, "each source row is loaded once per batch (no duplicated rows)"),
+        ),
+        gxe.ExpectColumnValuesToBeNull(
+            column=DUPLICATE_OF_COL,
+            mostly=DUPLICATE_SHARE_ERROR,
+            meta=_meta(
+                ERROR, "the batch is not a re-delivery of an earlier loaded batch", "duplicates"
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeNull(
+            column=DUPLICATE_OF_COL,
+            meta=_meta(WARNING, "no event already loaded by an earlier batch", "duplicates"),
+        ),
+    ]
+    return _suite(RAW_EVENTS_SUITE, "raw", exps)
+
+
+def raw_items_suite() -> gx.ExpectationSuite:
+    """raw.items rows of one batch. Same parameters as :func:`raw_events_suite`."""
+    exps = _schema_and_types(RAW_ITEM_TYPES)
+    exps += _not_null(RAW_ITEM_REQUIRED)
+    exps += [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=PRICE_COL,
+            min_value=0,
+            max_value=MAX_PRICE_AMOUNT,
+            meta=_meta(ERROR, "catalogue prices are non-negative and plausible"),
+        ),
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["source_file", "source_row"],
+            meta=_meta(ERROR, "each source row is loaded once per batch (no duplicated rows)"),
+        ),
+        gxe.ExpectColumnValuesToBeUnique(
+            column=ITEM_COL, meta=_meta(WARNING, "an item appears once per catalogue batch")
+        ),
+        _row_count(),
+    ]
+    return _suite(RAW_ITEMS_SUITE, "raw", exps)
+
+
+def _is_feature(column: str, keys: Sequence[str]) -> bool:
+    return column not in keys and column != TIMESTAMP_COL
+
+
+def mart_suite(table: str, columns: Sequence[str]) -> gx.ExpectationSuite:
+    """One mart: non-empty, key not null and unique, value ranges by column-name convention.
+
+    Conventions (STYLE.md: columns carry their type): ``count_*`` >= 0, ``*_amount*`` (e.g.
+    ``spend_amount_30d``) >= 0, ``*return_rate*`` in [0, 1], ``days_since_*`` >= 0; in the ML
+    feature tables every feature has at least one non-null value and every ``*_at`` is strictly
+    before ``event_timestamp`` (point-in-time correctness).
+    """
+    keys = MART_KEYS[table]
+    exps: list[gxe.Expectation] = [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta(ERROR, f"{table} is not empty")),
+    ]
+    exps += _not_null(keys)
+    if len(keys) == 1:
+        exps.append(
+            gxe.ExpectColumnValuesToBeUnique(
+                column=keys[0], meta=_meta(ERROR, f"{keys[0]} is unique")
+            )
+        )
+    else:
+        exps.append(
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=list(keys), meta=_meta(ERROR, f"one row per ({', '.join(keys)})")
+            )
+        )
+    if table == "fct_interactions":
+        exps += _not_null([USER_COL, ITEM_COL, EVENT_TYPE_COL, EVENT_AT_COL])
+        exps.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=EVENT_TYPE_COL,
+                value_set=list(EVENT_TYPES),
+                meta=_meta(ERROR, "event types in the accepted set"),
+            )
+        )
+    for column in columns:
+        if column in keys:
+            continue
+        if column.startswith(("count_", "days_since_")) or "_amount" in column:
+            exps.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column, min_value=0, meta=_meta(ERROR, f"{column} is non-negative")
+                )
+            )
+        elif "return_rate" in column:
+            exps.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column,
+                    min_value=0,
+                    max_value=1,
+                    meta=_meta(ERROR, f"{column} is a rate in [0, 1]"),
+                )
+            )
+    if table in FEATURE_TABLES:
+        for column in columns:
+            if not _is_feature(column, keys):
+                continue
+            exps.append(
+                gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+                    column=column,
+                    min_value=0,
+                    strict_min=True,
+                    meta=_meta(ERROR, f"feature {column} is not null everywhere"),
+                )
+            )
+            if column.endswith("_at") and TIMESTAMP_COL in columns:
+                exps.append(
+                    gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                        column_A=TIMESTAMP_COL,
+                        column_B=column,
+                        or_equal=False,
+                        ignore_row_if="either_value_is_missing",
+                        meta=_meta(
+                            ERROR, f"{column} is strictly before {TIMESTAMP_COL} (no leakage)"
+                        ),
+                    )
+                )
+    return _suite(mart_suite_name(table), "marts", exps)
+
+
+def marts_integrity_suite(metrics: Sequence[str] | None = None) -> gx.ExpectationSuite:
+    """Cross-table counts (one row, computed in the warehouse): every one must be 0.
+
+    ``metrics`` limits the suite to the counts that could be computed (tables present).
+    """
+    names = (
+        list(INTEGRITY_METRICS)
+        if metrics is None
+        else [m for m in INTEGRITY_METRICS if m in metrics]
+    )
+    exps = [
+        gxe.ExpectColumnMaxToBeBetween(
+            column=m, max_value=0, meta=_meta(ERROR, INTEGRITY_METRICS[m])
+        )
+        for m in names
+    ]
+    return _suite(MARTS_INTEGRITY_SUITE, "marts", exps)
+
+
+def training_rows_suite(
+    columns: Sequence[str],
+    *,
+    label_col: str,
+    group_col: str,
+    timestamp_col: str = TIMESTAMP_COL,
+    features: Sequence[str] = (),
+    label_rate: tuple[float, float] = (LABEL_RATE_MIN, LABEL_RATE_MAX),
+) -> gx.ExpectationSuite:
+    """Training-set rows: label and group set, label rate in band, no all-null feature, no leak.
+
+    Leakage: every ``*_at`` column (a feature's own timestamp, e.g.
+    ``user_item_features__last_purchase_at``) must be strictly before the label's
+    ``timestamp_col``.
+    """
+    exps: list[gxe.Expectation] = [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1, meta=_meta(ERROR, "the training set is not empty")
+        ),
+        *_not_null([label_col, group_col]),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=label_col,
+            min_value=0,
+            meta=_meta(ERROR, "labels are non-negative relevance grades"),
+        ),
+        gxe.ExpectColumnMeanToBeBetween(
+            column=LABEL_POSITIVE_COL,
+            min_value=label_rate[0],
+            max_value=label_rate[1],
+            meta=_meta(ERROR, "the share of positive labels is within the expected band"),
+        ),
+    ]
+    exps += [
+        gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+            column=f,
+            min_value=0,
+            strict_min=True,
+            meta=_meta(ERROR, f"feature {f} is not null everywhere"),
+        )
+        for f in features
+    ]
+    if timestamp_col in columns:
+        exps += [
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=timestamp_col,
+                column_B=c,
+                or_equal=False,
+                ignore_row_if="either_value_is_missing",
+                meta=_meta(
+                    ERROR, f"{c} is strictly before the label's {timestamp_col} (no leakage)"
+                ),
+            )
+            for c in columns
+            if c.endswith("_at") and c != timestamp_col
+        ]
+    return _suite(TRAINING_ROWS_SUITE, "training_set", exps)
+
+
+def training_groups_suite() -> gx.ExpectationSuite:
+    """One row per query group (``positives``, ``negatives``): LambdaRank needs both in each."""
+    exps = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="positives", min_value=1, meta=_meta(ERROR, "every query group has a positive")
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="negatives", min_value=1, meta=_meta(ERROR, "every query group has a negative")
+        ),
+    ]
+    return _suite(TRAINING_GROUPS_SUITE, "training_set", exps)
+
+
+def training_drift_suite(
+    features: Sequence[str], *, psi_warn: float, psi_error: float
+) -> gx.ExpectationSuite:
+    """One row of PSI values (one column per numeric feature) against the last accepted run."""
+    exps: list[gxe.Expectation] = []
+    for f in features:
+        exps.append(
+            gxe.ExpectColumnMaxToBeBetween(
+                column=f,
+                max_value=psi_error,
+                meta=_meta(ERROR, f"PSI of {f} below the error threshold", f"psi:{f}"),
+            )
+        )
+        exps.append(
+            gxe.ExpectColumnMaxToBeBetween(
+                column=f,
+                max_value=psi_warn,
+                meta=_meta(WARNING, f"PSI of {f} below the warning threshold", f"psi:{f}"),
+            )
+        )
+    return _suite(TRAINING_DRIFT_SUITE, "training_set", exps)

@@ -1,0 +1,295 @@
+"""Builders for the quality tests: raw batches, marts and training sets written to a real DuckDB
+warehouse (or returned as frames), plus readers for what the gates left behind."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from recops.constants import RAW_EVENT_COLUMNS, RAW_ITEM_COLUMNS
+from recops.settings import Settings
+from recops.warehouse import Warehouse
+
+AS_OF = datetime(2010, 12, 31)
+"""The data interval end the raw tests validate against."""
+START = datetime(2010, 3, 1)
+
+
+def raw_events(
+    batch_id: str,
+    n: int,
+    *,
+    seed: int = 0,
+    start: datetime = START,
+    source: str = "events",
+    source_file: str | None = None,
+    n_users: int = 50,
+    n_items: int = 40,
+) -> pd.DataFrame:
+    """``n`` plausible raw.events rows (views, carts, purchases, returns) within 2010."""
+    rng = np.random.default_rng(seed)
+    kinds = rng.choice(["view", "add_to_cart", "purchase", "return"], n, p=[0.5, 0.2, 0.25, 0.05])
+    frame = pd.DataFrame(
+        {
+            "batch_id": batch_id,
+            "ingested_at": AS_OF,
+            "source": source,
+            "source_file": source_file or f"/data/{batch_id}.csv",
+            "source_row": np.arange(n, dtype="int64"),
+            "user_id": [f"u{x}" for x in rng.integers(0, n_users, n)],
+            "item_id": [f"i{x}" for x in rng.integers(0, n_items, n)],
+            "event_type": kinds,
+            "event_at": [start + timedelta(minutes=int(m)) for m in rng.integers(0, 60 * 24 * 200, n)],
+            "session_id": [f"s{x}" for x in rng.integers(0, n // 5 + 1, n)],
+            "quantity": np.where(kinds == "view", np.nan, rng.integers(1, 12, n)).astype("float64"),
+            "price_amount": np.round(rng.uniform(0.5, 40.0, n), 2),
+            "order_id": [f"o{x}" for x in rng.integers(0, n // 3 + 1, n)],
+            "country": "United Kingdom",
+        }
+    )
+    return frame[list(RAW_EVENT_COLUMNS)]
+
+
+def raw_items(batch_id: str, n_items: int = 40, *, source: str = "events") -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "batch_id": batch_id,
+            "ingested_at": AS_OF,
+            "source": source,
+            "source_file": f"/data/{batch_id}-catalogue.csv",
+            "source_row": np.arange(n_items, dtype="int64"),
+            "item_id": [f"i{x}" for x in range(n_items)],
+            "title": [f"Item {x}" for x in range(n_items)],
+            "description": None,
+            "category": "gifts",
+            "brand": None,
+            "price_amount": np.linspace(1.0, 30.0, n_items),
+        }
+    )
+    return frame[list(RAW_ITEM_COLUMNS)]
+
+
+def load_batch(
+    settings: Settings,
+    batch_id: str,
+    events: pd.DataFrame,
+    items: pd.DataFrame | None = None,
+    *,
+    source: str = "events",
+    ingested_at: datetime = AS_OF,
+    status: str = "loaded",
+) -> None:
+    """Write a batch as ingestion would: its raw rows and its raw.batches row."""
+    items = items if items is not None else pd.DataFrame(columns=list(RAW_ITEM_COLUMNS))
+    with Warehouse(settings) as wh:
+        wh.ensure_raw_schema()
+        wh.append_df("raw.events", events.assign(ingested_at=ingested_at))
+        if len(items):
+            wh.append_df("raw.items", items.assign(ingested_at=ingested_at))
+        wh.append_df(
+            "raw.batches",
+            pd.DataFrame(
+                {
+                    "batch_id": [batch_id],
+                    "source": [source],
+                    "files": [json.dumps([f"/data/{batch_id}.csv"])],
+                    "rows_in": [len(events) + len(items)],
+                    "rows_loaded": [len(events) + len(items)],
+                    "rows_quarantined": [0],
+                    "quarantine_reasons": ["{}"],
+                    "status": [status],
+                    "status_reason": [None],
+                    "ingested_at": [ingested_at],
+                }
+            ),
+        )
+
+
+def batch_status(settings: Settings, batch_id: str) -> tuple[str, str | None]:
+    with Warehouse(settings, read_only=True) as wh:
+        row = wh.query_df(
+            "select status, status_reason from raw.batches where batch_id = ?", [batch_id]
+        )
+    return str(row.at[0, "status"]), row.at[0, "status_reason"]
+
+
+def raw_rows(settings: Settings, batch_id: str) -> int:
+    with Warehouse(settings, read_only=True) as wh:
+        return int(wh.scalar("select count(*) from raw.events where batch_id = ?", [batch_id]))
+
+
+def read_alerts(settings: Settings) -> list[dict]:
+    if not settings.alerts_path.exists():
+        return []
+    lines = settings.alerts_path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+# --- marts --------------------------------------------------------------------------------------
+_SQL_TYPES = {"i": "bigint", "u": "bigint", "f": "double", "b": "boolean", "M": "timestamp"}
+
+
+def create_table(wh: Warehouse, table: str, frame: pd.DataFrame) -> None:
+    """``create table`` from the frame's dtypes with plain SQL, then insert its rows."""
+    cols = ", ".join(f"{c} {_SQL_TYPES.get(frame[c].dtype.kind, 'varchar')}" for c in frame.columns)
+    wh.execute(f"drop table if exists {table}")
+    wh.execute(f"create table {table} ({cols})")
+    wh.append_df(table, frame)
+
+
+def mart_frames(
+    *, n_users: int = 30, n_items: int = 20, n_events: int = 400, seed: int = 1, pairs_per_snapshot: int | None = None
+) -> dict[str, pd.DataFrame]:
+    """A consistent, clean set of marts (the shapes of CONTRACTS.md) from random interactions."""
+    rng = np.random.default_rng(seed)
+    users = [f"p{u:05d}" for u in range(n_users)]
+    items = [f"i{i}" for i in range(n_items)]
+    t0 = datetime(2010, 1, 1)
+    fct = pd.DataFrame(
+        {
+            "event_id": [f"e{k}" for k in range(n_events)],
+            "user_id": rng.choice(users, n_events),
+            "item_id": rng.choice(items, n_events),
+            "event_type": rng.choice(["view", "purchase", "return"], n_events, p=[0.5, 0.45, 0.05]),
+            "event_at": [t0 + timedelta(hours=int(h)) for h in rng.integers(0, 24 * 300, n_events)],
+            "session_id": [f"s{k // 4}" for k in range(n_events)],
+            "quantity": rng.integers(1, 5, n_events).astype("float64"),
+            "price_amount": np.round(rng.uniform(1, 20, n_events), 2),
+            "order_id": [f"o{k // 3}" for k in range(n_events)],
+            "source": "events",
+        }
+    )
+    # every user and item appears at least once
+    fct.loc[: n_users - 1, "user_id"] = users
+    fct.loc[: n_items - 1, "item_id"] = items
+    purchases = fct[fct["event_type"] == "purchase"]
+    dim_items = pd.DataFrame(
+        {
+            "item_id": items,
+            "title": [f"Item {i}" for i in range(n_items)],
+            "description": None,
+            "category": "gifts",
+            "brand": None,
+            "price_amount": np.linspace(1, 20, n_items),
+            "item_text": [f"item {i} gifts" for i in range(n_items)],
+            "first_seen_at": t0,
+            "count_purchases": purchases.groupby("item_id").size().reindex(items, fill_value=0).to_numpy(),
+            "count_buyers": purchases.groupby("item_id")["user_id"].nunique().reindex(items, fill_value=0).to_numpy(),
+        }
+    )
+    per_user = fct.groupby("user_id")
+    dim_users = pd.DataFrame(
+        {
+            "user_id": users,
+            "first_event_at": per_user["event_at"].min().reindex(users).to_numpy(),
+            "last_event_at": per_user["event_at"].max().reindex(users).to_numpy(),
+            "count_purchases": purchases.groupby("user_id").size().reindex(users, fill_value=0).to_numpy(),
+            "count_orders": purchases.groupby("user_id")["order_id"].nunique().reindex(users, fill_value=0).to_numpy(),
+            "spend_amount": (purchases["price_amount"] * purchases["quantity"]).groupby(purchases["user_id"]).sum().reindex(users, fill_value=0.0).to_numpy(),
+        }
+    )
+    snapshots = [datetime(2010, 9, 1) + timedelta(days=7 * k) for k in range(4)]
+    uf = pd.DataFrame([(u, s) for s in snapshots for u in users], columns=["user_id", "event_timestamp"])
+    n = len(uf)
+    uf = uf.assign(
+        count_purchases_7d=rng.integers(0, 3, n),
+        count_purchases_30d=rng.integers(0, 8, n),
+        count_purchases_90d=rng.integers(0, 20, n),
+        count_orders_90d=rng.integers(0, 6, n),
+        spend_amount_7d=rng.uniform(0, 50, n),
+        spend_amount_30d=rng.uniform(0, 200, n),
+        spend_amount_90d=rng.uniform(0, 500, n),
+        count_distinct_items_90d=rng.integers(0, 15, n),
+        count_views_30d=rng.integers(0, 30, n),
+        count_returns_90d=rng.integers(0, 2, n),
+        days_since_last_purchase=np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 90, n)),
+    )
+    itf = pd.DataFrame([(i, s) for s in snapshots for i in items], columns=["item_id", "event_timestamp"])
+    m = len(itf)
+    itf = itf.assign(
+        count_purchases_7d=rng.integers(0, 5, m),
+        count_purchases_30d=rng.integers(0, 20, m),
+        count_purchases_90d=rng.integers(0, 50, m),
+        count_buyers_30d=rng.integers(0, 10, m),
+        count_buyers_90d=rng.integers(0, 25, m),
+        count_views_30d=rng.integers(0, 60, m),
+        trend_ratio=rng.uniform(0, 3, m),
+        price_amount=rng.uniform(1, 20, m),
+        count_returns_90d=rng.integers(0, 3, m),
+        return_rate_90d=rng.uniform(0, 0.3, m),
+    )
+    k = pairs_per_snapshot or n_users * 3
+    uif = pd.DataFrame(
+        {
+            "user_id": rng.choice(users, k * len(snapshots)),
+            "item_id": rng.choice(items, k * len(snapshots)),
+            "event_timestamp": np.repeat(snapshots, k),
+        }
+    ).drop_duplicates(["user_id", "item_id", "event_timestamp"], ignore_index=True)
+    q = len(uif)
+    first = uif["event_timestamp"] - pd.to_timedelta(rng.integers(30, 200, q), unit="D")
+    last = uif["event_timestamp"] - pd.to_timedelta(rng.integers(1, 29, q), unit="D")
+    bought = rng.random(q) < 0.7
+    uif = uif.assign(
+        count_purchases=np.where(bought, rng.integers(1, 6, q), 0),
+        count_views=rng.integers(0, 10, q),
+        count_carts=rng.integers(0, 3, q),
+        last_purchase_at=last.where(bought),
+        first_purchase_at=first.where(bought),
+    )
+    labels = uif.sample(frac=0.5, random_state=seed)[["user_id", "item_id", "event_timestamp"]]
+    labels = labels.assign(count_purchases=rng.integers(1, 4, len(labels)), relevance=1)
+    return {
+        "fct_interactions": fct,
+        "dim_items": dim_items,
+        "dim_users": dim_users,
+        "ml_user_features": uf,
+        "ml_item_features": itf,
+        "ml_user_item_features": uif,
+        "ml_ltr_labels": labels.reset_index(drop=True),
+    }
+
+
+def write_marts(settings: Settings, frames: dict[str, pd.DataFrame], *, staging: pd.DataFrame | None = None) -> None:
+    """Create the marts in schema main, and stg_raw__events as a view over a staging table."""
+    fct = frames.get("fct_interactions")
+    staging = staging if staging is not None else fct[["user_id", "item_id", "event_type", "event_at"]]
+    with Warehouse(settings) as wh:
+        for table, frame in frames.items():
+            create_table(wh, f"main.{table}", frame)
+        create_table(wh, "main.staging_events_data", staging)
+        wh.execute("create or replace view main.stg_raw__events as select * from main.staging_events_data")
+
+
+# --- training sets -------------------------------------------------------------------------------
+def training_frame(
+    *, n_groups: int = 300, per_group: int = 20, seed: int = 7, shift: float = 0.0
+) -> pd.DataFrame:
+    """A point-in-time training set: one query group per (user, label window), one positive or
+    more per group, Feast-style feature names, and ``shift`` added (in std units) to one feature."""
+    rng = np.random.default_rng(seed)
+    n = n_groups * per_group
+    groups = np.repeat(np.arange(n_groups), per_group)
+    ts = pd.Timestamp("2010-11-01") + pd.to_timedelta(groups % 4 * 7, unit="D")
+    label = (rng.random(n) < 0.08).astype("int64")
+    label[::per_group] = 1  # a positive in every group
+    label[1::per_group] = 0  # and a negative
+    bought = rng.random(n) < 0.6
+    last = ts - pd.to_timedelta(rng.integers(1, 300, n), unit="D")
+    return pd.DataFrame(
+        {
+            "query_id": groups,
+            "user_id": [f"p{g:05d}" for g in groups],
+            "item_id": [f"i{x}" for x in rng.integers(0, 500, n)],
+            "event_timestamp": ts,
+            "label": label,
+            "user_features__count_purchases_30d": rng.poisson(3.0, n),
+            "user_features__spend_amount_30d": rng.gamma(2.0, 20.0, n) + shift * 40.0,
+            "item_features__trend_ratio": rng.lognormal(0.0, 0.4, n),
+            "user_item_features__count_purchases": np.where(bought, rng.integers(1, 5, n), 0),
+            "user_item_features__last_purchase_at": pd.Series(last).where(bought).to_numpy(),
+        }
+    )

@@ -1,0 +1,377 @@
+"""Raw-batch gate on a real DuckDB warehouse with real GX, a real webhook and a real SMTP server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from quality_data import (
+    AS_OF,
+    batch_status,
+    load_batch,
+    raw_events,
+    raw_items,
+    raw_rows,
+    read_alerts,
+)
+
+from recops.quality.checkpoints import enforce, validate_raw_batches
+from recops.quality.paths import data_docs_index
+from recops.quality.results import QualityGateError, QualityResult
+from recops.settings import Settings
+from recops.warehouse import Warehouse
+
+RUN = "scheduled__2010-12-31T00:00:00+00:00"
+
+
+def failed(result: QualityResult) -> set[tuple[str | None, str, str | None, str]]:
+    return {(f.suite, f.expectation, f.column, f.severity) for f in result.failures}
+
+
+def assert_alerted(
+    settings: Settings,
+    webhook,
+    smtp,
+    *,
+    severity: str,
+    expectation: str,
+    column: str | None,
+    batch_id: str,
+    quarantined: bool,
+) -> dict:
+    """The same alert reached the JSON-lines file, the webhook and the mailbox."""
+    alerts = read_alerts(settings)
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert["kind"] == "quality_gate"
+    assert alert["run_id"] == RUN
+    assert alert["stage"] == "raw"
+    assert alert["suite"] == "raw_batch"
+    assert alert["severity"] == severity
+    assert batch_id in alert["batch_ids"]
+    assert alert["quarantined_batch_ids"] == ([batch_id] if quarantined else [])
+    hit = [f for f in alert["failures"] if f["expectation"] == expectation and f["column"] == column]
+    assert hit, alert["failures"]
+    assert hit[0]["batch_id"] == batch_id
+    assert hit[0]["severity"] == severity
+    assert hit[0]["observed"] is not None
+    assert hit[0]["threshold"]
+    assert alert["data_docs"] and Path(alert["data_docs"]).is_file()
+
+    assert len(webhook.bodies) == 1
+    body = webhook.bodies[0]
+    assert body["text"].startswith(f"[RecOps {severity.upper()}]")
+    assert RUN in body["text"] and expectation in body["text"] and batch_id in body["text"]
+    fields = {f["title"]: f["value"] for f in body["attachments"][0]["fields"]}
+    assert fields["Run"] == RUN
+    assert fields["Stage"] == "raw"
+    assert fields["Severity"] == severity
+    assert fields["Data Docs"] == alert["data_docs"]
+    assert any(expectation in title and "observed:" in value for title, value in fields.items())
+    assert body["recops_alert"]["alert_id"] == alert["alert_id"]
+
+    assert len(smtp.messages) == 1
+    mail = smtp.messages[0]
+    assert mail["Subject"].startswith(f"[RecOps {severity.upper()}]")
+    assert RUN in mail["Subject"]
+    assert smtp.envelopes[0] == ("recops@example.test", ["oncall@example.test", "data@example.test"])
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert expectation in text and batch_id in text and alert["data_docs"] in text
+    attached = next(mail.iter_attachments())
+    assert attached.get_filename() == "alert.json"
+    assert json.loads(attached.get_content())["alert_id"] == alert["alert_id"]
+    return alert
+
+
+def _negative_prices(df: pd.DataFrame) -> None:
+    df.loc[:9, "price_amount"] = -3.5
+
+
+def _unknown_event_type(df: pd.DataFrame) -> None:
+    df.loc[:4, "event_type"] = "wishlist"
+
+
+def _future_timestamps(df: pd.DataFrame) -> None:
+    df.loc[:2, "event_at"] = AS_OF + timedelta(days=3)
+
+
+def _before_shop_start(df: pd.DataFrame) -> None:
+    df.loc[0, "event_at"] = datetime(2008, 5, 1)
+
+
+def _duplicated_rows(df: pd.DataFrame) -> None:
+    df.loc[:19, "source_row"] = 7
+
+
+def _huge_quantity(df: pd.DataFrame) -> None:
+    df.loc[3, "quantity"] = 5e6
+
+
+BAD_BATCHES: dict[str, tuple[Callable[[pd.DataFrame], None], str, str | None]] = {
+    "negative prices": (_negative_prices, "expect_column_values_to_be_between", "price_amount"),
+    "unknown event type": (_unknown_event_type, "expect_column_values_to_be_in_set", "event_type"),
+    "future timestamps": (_future_timestamps, "expect_column_max_to_be_between", "event_at"),
+    "before shop start": (_before_shop_start, "expect_column_min_to_be_between", "event_at"),
+    "duplicated rows": (_duplicated_rows, "expect_compound_columns_to_be_unique", "source_file, source_row"),
+    "implausible quantity": (_huge_quantity, "expect_column_values_to_be_between", "quantity"),
+}
+
+
+def test_clean_batch_passes_without_alert(alerting_settings: Settings, webhook, smtp) -> None:
+    load_batch(alerting_settings, "b-clean", raw_events("b-clean", 500), raw_items("b-clean"))
+
+    result = validate_raw_batches(alerting_settings, ["b-clean"], run_id=RUN, as_of=AS_OF)
+    enforced = enforce(result, alerting_settings, stage="raw")
+
+    assert result.success and enforced.failures == []
+    assert result.statistics["evaluated_expectations"] > 40
+    assert {v["suite"] for v in result.statistics["validations"]} == {"raw.events", "raw.items"}
+    assert enforced.alert_channels == [] and enforced.quarantined_batch_ids == []
+    assert read_alerts(alerting_settings) == []
+    assert webhook.bodies == [] and smtp.messages == []
+    assert batch_status(alerting_settings, "b-clean") == ("loaded", None)
+    assert data_docs_index(alerting_settings).is_file()
+    assert Path(result.data_docs_path).is_file()
+    assert "b-clean" in result.data_docs_path
+
+
+@pytest.mark.parametrize("case", list(BAD_BATCHES))
+def test_bad_batch_is_quarantined_and_alerted(
+    case: str, alerting_settings: Settings, webhook, smtp
+) -> None:
+    mutate, expectation, column = BAD_BATCHES[case]
+    events = raw_events("b-bad", 300)
+    mutate(events)
+    load_batch(alerting_settings, "b-bad", events)
+
+    result = validate_raw_batches(alerting_settings, ["b-bad"], run_id=RUN, as_of=AS_OF)
+    assert ("raw.events", expectation, column, "error") in failed(result)
+    assert not result.success and not result.passed_gate
+
+    with pytest.raises(QualityGateError) as raised:
+        enforce(result, alerting_settings, stage="raw")
+    message = str(raised.value)
+    assert expectation in message and "observed=" in message and "threshold=" in message
+    assert raised.value.result.quarantined_batch_ids == ["b-bad"]
+
+    status, reason = batch_status(alerting_settings, "b-bad")
+    assert status == "quarantined"
+    assert expectation in reason and RUN in reason
+    assert raw_rows(alerting_settings, "b-bad") == 300  # raw rows are kept
+    assert_alerted(
+        alerting_settings, webhook, smtp, severity="error", expectation=expectation, column=column,
+        batch_id="b-bad", quarantined=True,
+    )
+    assert data_docs_index(alerting_settings).is_file()
+
+
+def test_future_timestamp_is_relative_to_the_data_interval_end(settings: Settings) -> None:
+    events = raw_events("b-1", 100)
+    load_batch(settings, "b-1", events)
+    newest = events["event_at"].max()
+
+    early = validate_raw_batches(settings, ["b-1"], run_id="r-early", as_of=newest - timedelta(hours=1))
+    late = validate_raw_batches(settings, ["b-1"], run_id="r-late", as_of=newest)
+
+    future = [f for f in early.failures if f.expectation == "expect_column_max_to_be_between"]
+    assert len(future) == 1
+    assert future[0].observed == newest.isoformat()
+    assert future[0].threshold["max_value"] == (newest - timedelta(hours=1)).isoformat()
+    assert late.success
+
+
+def test_nulls_in_keys(alerting_settings: Settings, webhook, smtp) -> None:
+    # The raw DDL forbids these nulls; a warehouse whose constraint was dropped (a migration
+    # drift, a hand-made PostgreSQL table) would let them through, and the gate must not.
+    with Warehouse(alerting_settings) as wh:
+        wh.ensure_raw_schema()
+        wh.execute("alter table raw.events alter column item_id drop not null")
+        wh.execute("alter table raw.events alter column event_at drop not null")
+    events = raw_events("b-nulls", 200)
+    events["item_id"] = events["item_id"].astype(object)
+    events.loc[:4, "item_id"] = None
+    events.loc[10:11, "event_at"] = pd.NaT
+    load_batch(alerting_settings, "b-nulls", events)
+
+    result = validate_raw_batches(alerting_settings, ["b-nulls"], run_id=RUN, as_of=AS_OF)
+
+    nulls = {f.column: f for f in result.failures if f.expectation == "expect_column_values_to_not_be_null"}
+    assert set(nulls) == {"item_id", "event_at"}
+    assert nulls["item_id"].observed["unexpected_count"] == 5
+    assert nulls["event_at"].observed["unexpected_count"] == 2
+    assert all(f.severity == "error" and f.batch_id == "b-nulls" for f in nulls.values())
+    with pytest.raises(QualityGateError):
+        enforce(result, alerting_settings, stage="raw")
+    assert batch_status(alerting_settings, "b-nulls")[0] == "quarantined"
+    assert raw_rows(alerting_settings, "b-nulls") == 200
+    assert_alerted(
+        alerting_settings, webhook, smtp, severity="error", expectation="expect_column_values_to_not_be_null",
+        column="item_id", batch_id="b-nulls", quarantined=True,
+    )
+
+
+def test_schema_change_missing_and_renamed_column(alerting_settings: Settings, webhook, smtp) -> None:
+    load_batch(alerting_settings, "b-old", raw_events("b-old", 200))
+    with Warehouse(alerting_settings) as wh:
+        wh.execute("alter table raw.events drop column country")
+        wh.execute("alter table raw.events rename column price_amount to price")
+    events = raw_events("b-new", 200).drop(columns=["country"]).rename(columns={"price_amount": "price"})
+    with Warehouse(alerting_settings) as wh:
+        wh.append_df("raw.events", events)
+        wh.append_df(
+            "raw.batches",
+            pd.DataFrame(
+                {"batch_id": ["b-new"], "source": ["events"], "files": ["[]"], "rows_in": [200],
+                 "rows_loaded": [200], "rows_quarantined": [0], "quarantine_reasons": ["{}"],
+                 "status": ["loaded"], "status_reason": [None], "ingested_at": [AS_OF + timedelta(hours=1)]}
+            ),
+        )
+
+    result = validate_raw_batches(alerting_settings, ["b-new"], run_id=RUN, as_of=AS_OF)
+
+    schema = [f for f in result.failures if f.expectation == "expect_table_columns_to_match_set"]
+    assert len(schema) == 1 and schema[0].severity == "error"
+    mismatch = schema[0].details["mismatched"]
+    assert set(mismatch["missing"]) == {"country", "price_amount"}
+    assert mismatch["unexpected"] == ["price"]
+    # the expectations on the vanished columns fail too (with GX's exception as observed value)
+    lost = {f.column for f in result.failures if isinstance(f.observed, dict) and "exception" in f.observed}
+    assert {"country", "price_amount"} <= lost
+    with pytest.raises(QualityGateError, match="expect_table_columns_to_match_set"):
+        enforce(result, alerting_settings, stage="raw")
+    assert batch_status(alerting_settings, "b-new")[0] == "quarantined"
+    assert batch_status(alerting_settings, "b-old")[0] == "loaded"
+    assert raw_rows(alerting_settings, "b-new") == 200
+    assert_alerted(
+        alerting_settings, webhook, smtp, severity="error", expectation="expect_table_columns_to_match_set",
+        column=None, batch_id="b-new", quarantined=True,
+    )
+
+
+def test_changed_column_type_fails_schema(settings: Settings) -> None:
+    with Warehouse(settings) as wh:
+        wh.ensure_raw_schema()
+        wh.execute("alter table raw.events alter column quantity type varchar")
+    load_batch(settings, "b-typed", raw_events("b-typed", 50).assign(quantity="3"))
+
+    result = validate_raw_batches(settings, ["b-typed"], run_id=RUN, as_of=AS_OF)
+
+    typed = [f for f in result.failures if f.expectation == "expect_column_type_to_be"]
+    assert [(f.column, f.observed, f.threshold["type_"]) for f in typed] == [("quantity", "object", "float64")]
+
+
+def _history(settings: Settings, rows: list[int]) -> None:
+    for k, n in enumerate(rows):
+        bid = f"h-{k}"
+        load_batch(settings, bid, raw_events(bid, n, seed=k), ingested_at=AS_OF - timedelta(days=10 - k))
+
+
+def test_row_count_drop_of_90_percent(alerting_settings: Settings, webhook, smtp) -> None:
+    _history(alerting_settings, [1000, 1100, 900, 1000, 1050, 980])
+    load_batch(alerting_settings, "b-small", raw_events("b-small", 100, seed=99))
+
+    result = validate_raw_batches(alerting_settings, ["b-small"], run_id=RUN, as_of=AS_OF)
+
+    rc = [f for f in result.failures if f.expectation == "expect_table_row_count_to_be_between"]
+    assert len(rc) == 1 and rc[0].severity == "error"
+    assert rc[0].observed == 100
+    # median of the last 5 loaded batches (1100, 900, 1000, 1050, 980) = 1000, tolerance 50%
+    assert rc[0].threshold == {"min_value": 500.0, "max_value": 1500.0}
+    assert result.statistics["batches"]["b-small"]["history"] == [980, 1050, 1000, 900, 1100]
+    with pytest.raises(QualityGateError, match="expect_table_row_count_to_be_between"):
+        enforce(result, alerting_settings, stage="raw")
+    assert batch_status(alerting_settings, "b-small")[0] == "quarantined"
+    assert raw_rows(alerting_settings, "b-small") == 100
+    assert_alerted(
+        alerting_settings, webhook, smtp, severity="error", expectation="expect_table_row_count_to_be_between",
+        column=None, batch_id="b-small", quarantined=True,
+    )
+
+
+def test_row_count_within_tolerance_and_quarantined_history_ignored(settings: Settings) -> None:
+    _history(settings, [1000, 1000, 1000])
+    load_batch(settings, "h-bad", raw_events("h-bad", 10), ingested_at=AS_OF - timedelta(days=1), status="quarantined")
+    load_batch(settings, "b-ok", raw_events("b-ok", 700, seed=5))
+
+    result = validate_raw_batches(settings, ["b-ok"], run_id=RUN, as_of=AS_OF)
+
+    assert result.success, [f.line() for f in result.failures]
+    assert result.statistics["batches"]["b-ok"]["history"] == [1000, 1000, 1000]
+
+
+def test_redelivered_batch_is_quarantined(alerting_settings: Settings, webhook, smtp) -> None:
+    first = raw_events("b-1", 300)
+    load_batch(alerting_settings, "b-1", first, ingested_at=AS_OF - timedelta(days=1))
+    # the same file delivered again under a new name: same events, new batch
+    again = first.assign(batch_id="b-2", source_file="/data/copy-of-b-1.csv")
+    load_batch(alerting_settings, "b-2", again)
+
+    result = validate_raw_batches(alerting_settings, ["b-2"], run_id=RUN, as_of=AS_OF)
+
+    dup = [f for f in result.failures if f.column == "duplicate_of_batch_id"]
+    assert [(f.expectation, f.severity) for f in dup] == [("expect_column_values_to_be_null", "error")]
+    assert dup[0].observed["unexpected_count"] == 300
+    assert dup[0].observed["examples"][0] == "b-1"
+    with pytest.raises(QualityGateError):
+        enforce(result, alerting_settings, stage="raw")
+    assert batch_status(alerting_settings, "b-2")[0] == "quarantined"
+    assert batch_status(alerting_settings, "b-1")[0] == "loaded"
+    assert raw_rows(alerting_settings, "b-2") == 300
+    assert_alerted(
+        alerting_settings, webhook, smtp, severity="error", expectation="expect_column_values_to_be_null",
+        column="duplicate_of_batch_id", batch_id="b-2", quarantined=True,
+    )
+
+
+def test_partial_overlap_only_warns(alerting_settings: Settings, webhook, smtp) -> None:
+    first = raw_events("b-1", 300)
+    load_batch(alerting_settings, "b-1", first, ingested_at=AS_OF - timedelta(days=1))
+    fresh = raw_events("b-2", 270, seed=11)
+    overlap = first.iloc[:30].assign(batch_id="b-2", source_row=range(270, 300))
+    load_batch(alerting_settings, "b-2", pd.concat([fresh, overlap], ignore_index=True))
+
+    result = validate_raw_batches(alerting_settings, ["b-2"], run_id=RUN, as_of=AS_OF)
+    enforced = enforce(result, alerting_settings, stage="raw")  # no raise: warnings only
+
+    assert failed(result) == {("raw.events", "expect_column_values_to_be_null", "duplicate_of_batch_id", "warning")}
+    assert result.failures[0].observed["unexpected_count"] == 30
+    assert result.passed_gate and not result.success
+    assert enforced.alert_channels == ["jsonl", "webhook", "email"]
+    assert batch_status(alerting_settings, "b-2")[0] == "loaded"
+    assert_alerted(
+        alerting_settings, webhook, smtp, severity="warning", expectation="expect_column_values_to_be_null",
+        column="duplicate_of_batch_id", batch_id="b-2", quarantined=False,
+    )
+
+
+def test_only_the_bad_batch_of_several_is_quarantined(settings: Settings) -> None:
+    load_batch(settings, "b-good", raw_events("b-good", 200), ingested_at=AS_OF - timedelta(hours=2))
+    bad = raw_events("b-bad", 200, seed=3)
+    _negative_prices(bad)
+    load_batch(settings, "b-bad", bad)
+
+    result = validate_raw_batches(settings, ["b-good", "b-bad"], run_id=RUN, as_of=AS_OF)
+
+    assert {f.batch_id for f in result.failures} == {"b-bad"}
+    with pytest.raises(QualityGateError):
+        enforce(result, settings, stage="raw")
+    assert batch_status(settings, "b-bad")[0] == "quarantined"
+    assert batch_status(settings, "b-good")[0] == "loaded"
+    alert = read_alerts(settings)[0]
+    assert alert["batch_ids"] == ["b-good", "b-bad"] and alert["quarantined_batch_ids"] == ["b-bad"]
+
+
+def test_no_batches_validates_nothing(settings: Settings) -> None:
+    result = validate_raw_batches(settings, [], run_id=RUN, as_of=AS_OF)
+    assert result.success and result.failures == [] and result.batch_ids == []
+    assert enforce(result, settings, stage="raw").alert_channels == []
+
+
+def test_unknown_batch_is_a_usage_error(settings: Settings) -> None:
+    load_batch(settings, "b-1", raw_events("b-1", 10))
+    with pytest.raises(ValueError, match="b-404"):
+        validate_raw_batches(settings, ["b-404"], run_id=RUN, as_of=AS_OF)

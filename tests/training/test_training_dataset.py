@@ -1,0 +1,186 @@
+"""Candidates, point-in-time labels and features of the learning-to-rank frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recops.training.dataset import (
+    DERIVED_FEATURES,
+    META_COLS,
+    TrainingDataError,
+    attach_store_features,
+    build_candidates,
+    build_training_frame,
+    feature_columns,
+    relevance,
+)
+from recops.training.retrievers import Repeat, Retriever
+
+
+class Fixed(Retriever):
+    """A retriever that returns a given list (for build_candidates)."""
+
+    def __init__(self, name: str, recs: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.name = name
+        self.recs = recs
+
+    def _fit(self, history, items) -> None:
+        pass
+
+    def recommend(self, users, n):
+        rows = [
+            (u, item, 1.0 / (r + 1), r + 1)
+            for u in users
+            for r, item in enumerate(self.recs.get(u, [])[:n])
+        ]
+        return pd.DataFrame(rows, columns=["user_id", "item_id", "score", "rank"])
+
+
+def test_build_candidates_unions_and_fills_missing():
+    one = Fixed("one", {"u": ["a", "b"]})
+    two = Fixed("two", {"u": ["b", "c"], "v": ["a"]})
+    cands = build_candidates([one, two], ["u", "v"], n=5)
+    assert list(zip(cands["user_id"], cands["item_id"], strict=True)) == [
+        ("u", "a"),
+        ("u", "b"),
+        ("u", "c"),
+        ("v", "a"),
+    ]
+    assert cands["one_rank"].tolist() == [1, 2, 6, 6]
+    assert cands["one_score"].tolist() == [1.0, 0.5, 0.0, 0.0]
+    assert cands["two_rank"].tolist() == [6, 1, 2, 1]
+    assert cands["n_retrievers"].tolist() == [1, 2, 1, 1]
+
+
+def test_relevance_grades():
+    assert relevance([0, 1, 2, 3, 4, 9]).tolist() == [0, 1, 2, 2, 3, 3]
+
+
+@pytest.fixture(scope="module")
+def built(shop, make_config, feature_fetcher):
+    cfg = make_config()
+    cutoff = shop.end - pd.Timedelta(days=21)
+    seen = []
+
+    def fetch(entity_df):
+        seen.append(list(entity_df.columns))
+        return feature_fetcher(entity_df)
+
+    frame = build_training_frame(
+        shop.interactions,
+        shop.items,
+        cutoff,
+        label_window_days=28,
+        label_windows=2,
+        n_candidates=15,
+        retriever_factory=cfg.make_retrievers,
+        fetch_features=fetch,
+    )
+    return cutoff, frame, seen
+
+
+def test_windows_queries_and_positives(built):
+    cutoff, frame, _ = built
+    starts = {0: cutoff - pd.Timedelta(days=28), 1: cutoff - pd.Timedelta(days=56)}
+    assert set(frame["window"]) == {0, 1}
+    for window, start in starts.items():
+        assert (frame.loc[frame["window"] == window, "event_timestamp"] == start).all()
+    per_query = frame.groupby("query_id").agg(
+        users=("user_id", "nunique"), ts=("event_timestamp", "nunique"), best=("label", "max")
+    )
+    assert (per_query["users"] == 1).all() and (per_query["ts"] == 1).all()
+    assert (per_query["best"] > 0).all()  # groups without a positive are dropped
+    assert frame.groupby(["user_id", "event_timestamp"])["query_id"].nunique().max() == 1
+    assert frame["query_id"].is_monotonic_increasing
+    assert not frame.duplicated(["query_id", "item_id"]).any()
+
+
+def test_labels_count_purchases_inside_the_window(built, shop):
+    cutoff, frame, _ = built
+    start, end = cutoff - pd.Timedelta(days=28), cutoff
+    ev = shop.interactions
+    window = ev[(ev.event_type == "purchase") & (ev.event_at >= start) & (ev.event_at < end)]
+    counts = (
+        window.drop_duplicates(["user_id", "item_id", "event_at"])
+        .groupby(["user_id", "item_id"])
+        .size()
+    )
+    rows = frame[frame["window"] == 0]
+    expected = relevance(
+        counts.reindex(pd.MultiIndex.from_frame(rows[["user_id", "item_id"]])).fillna(0)
+    )
+    assert rows["label"].tolist() == expected.tolist()
+    assert set(frame["label"]) <= {0, 1, 2, 3}
+
+
+def test_features_only_see_the_past(built, shop):
+    _, frame, _ = built
+    ev = shop.interactions
+    for _, rows in frame.groupby("window"):
+        start = rows["event_timestamp"].iloc[0]
+        past = ev[(ev.event_type == "purchase") & (ev.event_at < start)]
+        past = past.drop_duplicates(["user_id", "item_id", "event_at"])  # one line per order
+        counts = past.groupby(["user_id", "item_id"]).size()
+        expected = counts.reindex(pd.MultiIndex.from_frame(rows[["user_id", "item_id"]])).fillna(0)
+        assert rows["user_item_purchases"].tolist() == expected.tolist()
+        never = rows["user_item_purchases"] == 0
+        assert (rows.loc[never, "repeat_score"] == 0).all()
+        assert rows.loc[never, "days_since_user_bought_item"].isna().all()
+        assert (rows.loc[~never, "days_since_user_bought_item"] > 0).all()
+
+
+def test_store_features_are_merged_on_keys(built):
+    _, frame, seen = built
+    assert seen == [["user_id", "item_id", "event_timestamp"]]
+    assert (frame["item_number"] == frame["item_id"].str[1:].astype(int) % 7).all()
+    assert np.allclose(frame["seen_at_age_days"], 2.0)
+    cols = feature_columns(frame)
+    assert not set(cols) & set(META_COLS)
+    assert {"repeat_score", "als_rank", "n_retrievers", "item_number", *DERIVED_FEATURES} <= set(
+        cols
+    )
+
+
+def test_online_style_fetcher_without_timestamp():
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u", "u"],
+            "item_id": ["a", "b"],
+            "event_timestamp": pd.to_datetime(["2024-01-10", "2024-01-10"]),
+        }
+    )
+
+    def online(entity_df):
+        return pd.DataFrame(
+            {
+                "item_id": ["b", "a"],
+                "user_id": ["u", "u"],
+                "views": [2, 1],
+                "last_purchase_at": pd.to_datetime(["2024-01-09", None], utc=True),
+                "flag": [True, False],
+                "label_text": ["x", "y"],
+            }
+        )
+
+    out = attach_store_features(frame, online)
+    assert out["views"].tolist() == [1.0, 2.0]
+    assert out["flag"].tolist() == [0.0, 1.0]
+    assert np.isnan(out["last_purchase_at_age_days"].iloc[0])
+    assert out["last_purchase_at_age_days"].iloc[1] == 1.0
+    assert "label_text" not in out.columns
+
+
+def test_no_query_before_the_data_raises(shop):
+    with pytest.raises(TrainingDataError, match="no label window"):
+        build_training_frame(
+            shop.interactions,
+            shop.items,
+            shop.start + pd.Timedelta(days=5),
+            label_window_days=28,
+            label_windows=1,
+            n_candidates=5,
+            retriever_factory=lambda: [Repeat()],
+        )

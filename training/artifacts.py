@@ -1,0 +1,194 @@
+"""What a training run leaves in its run folder, and scoring another booster on that holdout.
+
+Files: ``model.txt`` (LightGBM), ``bundle.joblib`` (serving bundle), ``holdout.parquet`` (the
+evaluated users' candidates with features), ``holdout_truth.parquet`` (relevant items, evaluated
+and cold users), ``holdout.json`` (cutoff, k, catalogue size), ``plots/`` (feature importance,
+metric-by-K). ``score_holdout`` re-reads them so the promotion gate judges the champion on exactly
+the candidate's users, candidates and features.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from recops.constants import ITEM_COL, USER_COL
+from recops.training.evaluation import PROTOCOL_VERSION
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+
+    from recops.training.train import RecommenderBundle, TrainResult
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.txt"
+BUNDLE_FILE = "bundle.joblib"
+HOLDOUT_FILE = "holdout.parquet"
+HOLDOUT_TRUTH_FILE = "holdout_truth.parquet"
+HOLDOUT_META_FILE = "holdout.json"
+PLOTS_DIR = "plots"
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf -> None, recursively (strict JSON, and MLflow skips None)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def flat_params(cfg) -> dict[str, Any]:
+    """The config as one flat dict (``ranker.num_leaves``, ``retrievers.als_factors``, ...)."""
+    flat: dict[str, Any] = {}
+    for key, value in cfg.model_dump().items():
+        if isinstance(value, dict):
+            flat.update(
+                {f"{key}.{k}": (list(v) if isinstance(v, tuple) else v) for k, v in value.items()}
+            )
+        else:
+            flat[key] = value
+    return flat
+
+
+def report(result: TrainResult) -> dict[str, Any]:
+    """A JSON-able summary: metrics per model, cold-user metrics, metric-by-K, row counts,
+    timings, flat params, feature columns and importance."""
+    return json_safe(
+        {
+            "protocol": PROTOCOL_VERSION,
+            "cutoff": result.cutoff.date().isoformat(),
+            "metrics": result.metrics,
+            "cold_metrics": result.cold_metrics,
+            "metrics_by_k": result.metrics_by_k.to_dict(orient="records"),
+            "row_counts": result.row_counts,
+            "timings": result.timings,
+            "params": flat_params(result.config),
+            "feature_cols": list(result.feature_cols),
+            "feature_importance": result.feature_importance.to_dict(orient="records"),
+        }
+    )
+
+
+def plot_feature_importance(importance: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    top = importance.head(25).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(top) + 1)))
+    ax.barh(top["feature"], top["gain"])
+    ax.set_xlabel("total gain")
+    ax.set_title("Ranker feature importance")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_metrics_by_k(by_k: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = list(dict.fromkeys(by_k["metric"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for model, rows in by_k[by_k["metric"] == metric].groupby("model", sort=False):
+            ax.plot(
+                rows["k"],
+                rows["value"],
+                marker=".",
+                label=model,
+                linewidth=2.5 if model == "ranker" else 1.2,
+            )
+        ax.set_title(f"{metric}@K")
+        ax.set_xlabel("K")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_run_artifacts(
+    result: TrainResult, bundle: RecommenderBundle | None, out_dir: Path
+) -> dict[str, Path]:
+    """Write the model, bundle, holdout and plots into ``out_dir``; return their paths."""
+    import joblib
+
+    out_dir = Path(out_dir)
+    (out_dir / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
+    paths = {"model": out_dir / MODEL_FILE}
+    result.booster.save_model(str(paths["model"]))
+    if bundle is not None:
+        paths["bundle"] = out_dir / BUNDLE_FILE
+        joblib.dump(bundle, paths["bundle"], compress=3)
+    holdout = result.holdout
+    paths["holdout"] = out_dir / HOLDOUT_FILE
+    holdout.frame.to_parquet(paths["holdout"], index=False)
+    truth = pd.concat(
+        [
+            holdout.split.truth.assign(kind="evaluated"),
+            holdout.split.cold_truth.assign(kind="cold"),
+        ],
+        ignore_index=True,
+    )
+    paths["holdout_truth"] = out_dir / HOLDOUT_TRUTH_FILE
+    truth.to_parquet(paths["holdout_truth"], index=False)
+    paths["holdout_meta"] = out_dir / HOLDOUT_META_FILE
+    paths["holdout_meta"].write_text(
+        json.dumps(
+            {
+                "protocol": PROTOCOL_VERSION,
+                "cutoff": holdout.split.cutoff.isoformat(),
+                "k": result.config.k,
+                "n_items": holdout.split.n_items,
+                "depth": holdout.depth,
+            },
+            indent=2,
+        )
+    )
+    paths["feature_importance_plot"] = plot_feature_importance(
+        result.feature_importance, out_dir / PLOTS_DIR / "feature_importance.png"
+    )
+    paths["metrics_by_k_plot"] = plot_metrics_by_k(
+        result.metrics_by_k, out_dir / PLOTS_DIR / "metrics_by_k.png"
+    )
+    return paths
+
+
+def score_holdout(booster: lgb.Booster, run_dir: Path) -> dict[str, float | None]:
+    """``booster``'s protocol-v1 metrics on the holdout saved in ``run_dir`` (same keys as the
+    ranker's metrics). Features the booster needs but the holdout lacks are NaN (logged)."""
+    from recops.training.evaluation import Split, evaluate
+    from recops.training.train import rank_candidates
+
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / HOLDOUT_META_FILE).read_text())
+    frame = pd.read_parquet(run_dir / HOLDOUT_FILE)
+    truth = pd.read_parquet(run_dir / HOLDOUT_TRUTH_FILE)
+    feature_cols = booster.feature_name()
+    missing = [c for c in feature_cols if c not in frame.columns]
+    if missing:
+        log.warning("holdout lacks features %s of this booster: scored as missing", missing)
+        frame = frame.reindex(columns=[*frame.columns, *missing])
+    split = Split(
+        cutoff=pd.Timestamp(meta["cutoff"]),
+        history=pd.DataFrame(columns=[USER_COL, ITEM_COL]),
+        truth=truth.loc[truth["kind"] == "evaluated", [USER_COL, ITEM_COL]].reset_index(drop=True),
+        cold_truth=truth.loc[truth["kind"] == "cold", [USER_COL, ITEM_COL]].reset_index(drop=True),
+        n_items=int(meta["n_items"]),
+    )
+    return json_safe(evaluate(rank_candidates(booster, feature_cols, frame), split, int(meta["k"])))

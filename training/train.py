@@ -1,0 +1,448 @@
+"""Train the LambdaRank ranker over the retrievers' candidates and evaluate it on protocol v1.
+
+``train_and_evaluate`` is hermetic: it takes DataFrames and a feature-fetching callable
+(``entity_df[user_id, item_id, event_timestamp] -> same rows + feature columns``; the pipeline
+plugs Feast's ``get_historical_features`` in, tests a plain function). ``fit_serving_bundle``
+refits the retrievers on all interactions for the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from recops.constants import ITEM_COL, LABEL_COL, RANK_COL, SCORE_COL, USER_COL
+from recops.settings import Settings, get_settings
+from recops.training.artifacts import report, score_holdout, write_run_artifacts
+from recops.training.dataset import (
+    QUERY_COL,
+    FeatureFetcher,
+    HistoryStats,
+    attach_store_features,
+    build_training_frame,
+    candidate_frame,
+    feature_columns,
+)
+from recops.training.evaluation import Comparison, Split, compare_models, split_protocol_v1
+from recops.training.events import DAY, TimeLike, check_interactions, to_timestamp
+from recops.training.ranker import RankerParams, feature_importance, score, train_ranker
+from recops.training.retrievers import (
+    Content,
+    ItemCF,
+    Popularity,
+    Repeat,
+    Retriever,
+    RetrieverConfig,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Holdout",
+    "RecommenderBundle",
+    "TrainConfig",
+    "TrainResult",
+    "build_holdout",
+    "build_training_set",
+    "evaluate_booster",
+    "fit_serving_bundle",
+    "rank_candidates",
+    "score_holdout",
+    "train_and_evaluate",
+    "train_from_training_set",
+    "train_on_frame",
+]
+
+RANKER = "ranker"
+CONTENT_POP = "content_pop"
+
+
+class TrainConfig(BaseModel):
+    """Everything ``train_and_evaluate`` needs besides data; build it with :meth:`from_settings`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    k: int = Field(default=10, ge=1)
+    candidates_per_retriever: int = Field(default=50, ge=1)
+    label_window_days: int = Field(default=28, ge=1)
+    label_windows: int = Field(default=2, ge=1)
+    curve_max_k: int = Field(default=20, ge=1)
+    seed: int = 42
+    ranker: RankerParams = RankerParams()
+    retrievers: RetrieverConfig = RetrieverConfig()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides) -> TrainConfig:
+        """Take k, candidates, label windows, seed and ranker parameters from ``Settings``."""
+        settings = settings or get_settings()
+        values = {
+            "k": settings.k,
+            "candidates_per_retriever": settings.candidates_per_retriever,
+            "label_window_days": settings.label_window_days,
+            "label_windows": settings.label_windows,
+            "seed": settings.seed,
+            "ranker": RankerParams.from_settings(settings),
+        }
+        return cls(**(values | overrides))
+
+    def make_retrievers(self) -> list[Retriever]:
+        """Fresh, unfitted retrievers (seeded with ``seed``)."""
+        return self.retrievers.build(self.seed)
+
+    @property
+    def candidate_depth(self) -> int:
+        """Per-retriever depth in training, evaluation and serving alike: at least
+        ``candidates_per_retriever``, and deep enough for the metric-by-K curve."""
+        return max(self.candidates_per_retriever, self.curve_max_k, self.k)
+
+
+@dataclass
+class Holdout:
+    """Protocol-v1 holdout at a cutoff: the split, retrievers fitted on history, the evaluated
+    users' candidate frame with features (event_timestamp = cutoff), and cold-user lists."""
+
+    split: Split
+    retrievers: list[Retriever]
+    frame: pd.DataFrame
+    cold_recs: dict[str, pd.DataFrame]
+    depth: int
+
+    def retriever_recs(self) -> dict[str, pd.DataFrame]:
+        """Each retriever alone on the evaluated users (its own order: score = -rank)."""
+        out = {}
+        for r in self.retrievers:
+            rank = self.frame[f"{r.name}_rank"]
+            rows = self.frame.loc[rank <= self.depth, [USER_COL, ITEM_COL]]
+            out[r.name] = rows.assign(**{SCORE_COL: -rank[rows.index].to_numpy(dtype=float)})
+        return out
+
+
+@dataclass
+class TrainResult:
+    """The trained booster and everything worth logging about it."""
+
+    booster: lgb.Booster
+    feature_cols: list[str]
+    cutoff: pd.Timestamp
+    metrics: dict[str, dict[str, float]]
+    cold_metrics: dict[str, dict[str, float]]
+    metrics_by_k: pd.DataFrame
+    feature_importance: pd.DataFrame
+    row_counts: dict[str, int]
+    timings: dict[str, float]
+    config: TrainConfig
+    holdout: Holdout = field(repr=False)
+
+
+def rank_candidates(
+    booster: lgb.Booster, feature_cols: Sequence[str], frame: pd.DataFrame
+) -> pd.DataFrame:
+    """user_id, item_id, score of the ranker over a candidate frame, best first per user."""
+    scored = frame[[USER_COL, ITEM_COL]].assign(**{SCORE_COL: score(booster, frame, feature_cols)})
+    return scored.sort_values(
+        [USER_COL, SCORE_COL, ITEM_COL], ascending=[True, False, True], ignore_index=True
+    )
+
+
+def _cold_recs(
+    retrievers: Sequence[Retriever], users: np.ndarray, n: int
+) -> dict[str, pd.DataFrame]:
+    """Cold-user lists: popularity (also the ranker's fallback) and content (from views/carts, if
+    any) topped up with popularity by reciprocal-rank fusion."""
+    by_name = {r.name: r for r in retrievers}
+    popular = by_name["popularity"].recommend(users, n) if "popularity" in by_name else None
+    out = {}
+    if popular is not None:
+        out[RANKER] = out["popularity"] = popular
+        if "content" in by_name:
+            content = by_name["content"].recommend(users, n)
+            fused = pd.concat([popular, content])
+            fused = fused.assign(**{SCORE_COL: 1.0 / fused[RANK_COL]})
+            out[CONTENT_POP] = fused.groupby([USER_COL, ITEM_COL], as_index=False)[SCORE_COL].sum()
+    return out
+
+
+def build_holdout(
+    cfg: TrainConfig,
+    interactions: pd.DataFrame,
+    items: pd.DataFrame | None,
+    cutoff: TimeLike,
+    fetch_features: FeatureFetcher | None,
+) -> Holdout:
+    """Retrievers and stats fitted on history < cutoff; candidates and features for the
+    evaluated users at ``event_timestamp = cutoff``."""
+    split = split_protocol_v1(interactions, cutoff)
+    retrievers = [r.fit(split.history, items, split.cutoff) for r in cfg.make_retrievers()]
+    stats = HistoryStats.fit(split.history, items, split.cutoff)
+    depth = cfg.candidate_depth
+    frame = candidate_frame(retrievers, stats, split.users, depth, split.cutoff)
+    frame = attach_store_features(frame, fetch_features)
+    cold = _cold_recs(retrievers, split.cold_users, depth)
+    return Holdout(split=split, retrievers=retrievers, frame=frame, cold_recs=cold, depth=depth)
+
+
+def evaluate_booster(
+    booster: lgb.Booster, feature_cols: Sequence[str], holdout: Holdout, cfg: TrainConfig
+) -> Comparison:
+    """Protocol-v1 comparison of the ranker and each retriever alone on the holdout's users."""
+    recs = {
+        RANKER: rank_candidates(booster, feature_cols, holdout.frame),
+        **holdout.retriever_recs(),
+    }
+    return compare_models(
+        recs, holdout.split, k=cfg.k, ks=range(1, cfg.curve_max_k + 1), cold_recs=holdout.cold_recs
+    )
+
+
+def build_training_set(
+    cfg: TrainConfig,
+    interactions: pd.DataFrame,
+    items: pd.DataFrame | None,
+    cutoff: TimeLike,
+    fetch_features: FeatureFetcher | None = None,
+) -> pd.DataFrame:
+    """The point-in-time training frame of ``cfg.label_windows`` windows before ``cutoff``."""
+    return build_training_frame(
+        interactions,
+        items,
+        cutoff,
+        label_window_days=cfg.label_window_days,
+        label_windows=cfg.label_windows,
+        n_candidates=cfg.candidate_depth,
+        retriever_factory=cfg.make_retrievers,
+        fetch_features=fetch_features,
+    )
+
+
+def train_on_frame(
+    cfg: TrainConfig,
+    frame: pd.DataFrame,
+    interactions: pd.DataFrame,
+    items: pd.DataFrame | None,
+    cutoff: TimeLike,
+    fetch_features: FeatureFetcher | None = None,
+) -> TrainResult:
+    """Train the ranker on a training frame, then evaluate it and each retriever on protocol v1
+    at ``cutoff``: retrievers refitted on history < cutoff, features at event_timestamp = cutoff."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    interactions = check_interactions(interactions)
+    cutoff = to_timestamp(cutoff)
+    feature_cols = feature_columns(frame)
+    booster = train_ranker(frame, feature_cols, cfg.ranker, cfg.seed)
+    lap("train_ranker_s")
+    holdout = build_holdout(cfg, interactions, items, cutoff, fetch_features)
+    lap("build_holdout_s")
+    comparison = evaluate_booster(booster, feature_cols, holdout, cfg)
+    lap("evaluate_s")
+    row_counts = {
+        "training_rows": len(frame),
+        "training_queries": int(frame[QUERY_COL].nunique()),
+        "training_positives": int((frame[LABEL_COL] > 0).sum()),
+        "training_users": int(frame[USER_COL].nunique()),
+        "history_events": len(holdout.split.history),
+        "eval_users": len(holdout.split.users),
+        "cold_users": len(holdout.split.cold_users),
+        "eval_candidate_rows": len(holdout.frame),
+        "catalog_items": holdout.split.n_items,
+        "best_iteration": int(booster.best_iteration or booster.current_iteration()),
+    }
+    log.info("ranker trained: %s", row_counts)
+    return TrainResult(
+        booster=booster,
+        feature_cols=feature_cols,
+        cutoff=cutoff,
+        metrics=comparison.metrics,
+        cold_metrics=comparison.cold_metrics,
+        metrics_by_k=comparison.by_k,
+        feature_importance=feature_importance(booster),
+        row_counts=row_counts,
+        timings=timings,
+        config=cfg,
+        holdout=holdout,
+    )
+
+
+def train_and_evaluate(
+    cfg: TrainConfig,
+    interactions: pd.DataFrame,
+    items: pd.DataFrame | None,
+    cutoff: TimeLike,
+    fetch_features: FeatureFetcher | None = None,
+) -> TrainResult:
+    """Build the training frame from label windows before ``cutoff``, train the ranker, and
+    evaluate it and each retriever on protocol v1 at ``cutoff``."""
+    started = time.perf_counter()
+    interactions = check_interactions(interactions)
+    frame = build_training_set(cfg, interactions, items, cutoff, fetch_features)
+    built = time.perf_counter()
+    result = train_on_frame(cfg, frame, interactions, items, cutoff, fetch_features)
+    result.timings = {
+        "build_training_set_s": round(built - started, 3),
+        **result.timings,
+        "total_s": round(time.perf_counter() - started, 3),
+    }
+    return result
+
+
+def train_from_training_set(
+    cfg: TrainConfig,
+    frame: pd.DataFrame,
+    interactions: pd.DataFrame,
+    items: pd.DataFrame | None,
+    cutoff: TimeLike,
+    fetch_features: FeatureFetcher | None = None,
+    *,
+    out_dir: Path,
+) -> dict:
+    """The pipeline's train step: :func:`train_on_frame`, the serving bundle on all interactions,
+    and the run folder's files (:mod:`recops.training.artifacts`). Returns the JSON-able report."""
+    result = train_on_frame(cfg, frame, interactions, items, cutoff, fetch_features)
+    started = time.perf_counter()
+    bundle = fit_serving_bundle(cfg, interactions, items)
+    result.timings["fit_serving_bundle_s"] = round(time.perf_counter() - started, 3)
+    write_run_artifacts(result, bundle, Path(out_dir))
+    return report(result)
+
+
+# --- serving --------------------------------------------------------------------------------
+CONTEXT_REASON = "similar to the item you are viewing"
+
+
+@dataclass
+class RecommenderBundle:
+    """Retrievers fitted on all interactions plus the derived-feature stats and item titles:
+    everything the API needs besides the booster and the online store. Picklable (joblib)."""
+
+    retrievers: list[Retriever]
+    stats: HistoryStats
+    as_of: pd.Timestamp
+    n_candidates: int
+    titles: dict = field(repr=False)
+
+    def _get(self, cls: type) -> Retriever | None:
+        return next((r for r in self.retrievers if isinstance(r, cls)), None)
+
+    def is_known(self, user_id: object) -> bool:
+        """Whether any personal retriever knows the user (else the popularity fallback serves)."""
+        return any(r.knows(user_id) for r in self.retrievers if not isinstance(r, Popularity))
+
+    def _fallback(self, k: int, context_item_id: object | None) -> list[dict]:
+        """Popularity, fused with the context item's text neighbours by reciprocal rank."""
+        lists = []
+        popularity = self._get(Popularity)
+        if popularity is not None:
+            lists.append((popularity.top_items(k), popularity.reason))
+        content = self._get(Content)
+        if context_item_id is not None and content is not None:
+            lists.append((content.similar_items(context_item_id, k), CONTEXT_REASON))
+        fused: dict[object, dict] = {}
+        for recs, reason in lists:
+            for item_id, rank in zip(recs[ITEM_COL], recs[RANK_COL], strict=True):
+                entry = fused.setdefault(item_id, {"item_id": item_id, "score": 0.0, "reasons": []})
+                entry["score"] += 1.0 / rank
+                entry["reasons"].append(reason)
+        ordered = sorted(fused.values(), key=lambda e: (-e["score"], str(e["item_id"])))[:k]
+        return [e | {"fallback": True} for e in ordered]
+
+    def _reasons(self, user_id: object, frame: pd.DataFrame) -> list[list[str]]:
+        itemcf = self._get(ItemCF)
+        anchors = itemcf.anchors(user_id, frame[ITEM_COL].tolist()) if itemcf is not None else {}
+        reasons: list[list[str]] = [[] for _ in range(len(frame))]
+        for r in self.retrievers:
+            found = frame[f"{r.name}_rank"].to_numpy() <= self.n_candidates
+            for pos in np.flatnonzero(found):
+                text = r.reason
+                if isinstance(r, ItemCF):
+                    anchor = anchors.get(frame[ITEM_COL].iloc[pos])
+                    # no other bought item explains it: the item's own purchases did
+                    text = (
+                        Repeat.reason
+                        if anchor is None
+                        else text.format(item=self.titles.get(anchor) or anchor)
+                    )
+                if text not in reasons[pos]:
+                    reasons[pos].append(text)
+        return reasons
+
+    def recommend(
+        self,
+        booster: lgb.Booster | None,
+        feature_cols: Sequence[str],
+        user_id: object,
+        k: int,
+        fetch_online_features: FeatureFetcher | None,
+        context_item_id: object | None = None,
+        at: TimeLike | None = None,
+    ) -> list[dict]:
+        """Top-``k`` for one user: ``[{item_id, score, reasons, fallback}]``, best first.
+
+        Known users: the retrievers' candidates scored by ``booster`` (reciprocal-rank fusion of
+        the retrievers when ``booster`` is None); ``at`` (default: the bundle's as_of) is the
+        features' point in time. Unknown users get the popularity list, fused with items similar
+        to ``context_item_id`` when given, flagged ``fallback=True``. ``context_item_id`` is
+        not used for known users."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if not self.is_known(user_id):
+            return self._fallback(k, context_item_id)
+        frame = candidate_frame(self.retrievers, self.stats, [user_id], self.n_candidates, at)
+        frame = attach_store_features(frame, fetch_online_features)
+        if booster is not None:
+            frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, *feature_cols])))
+            scores = score(booster, frame, feature_cols)
+        else:
+            scores = sum(1.0 / frame[f"{r.name}_rank"].to_numpy() for r in self.retrievers)
+        frame = (
+            frame.assign(**{SCORE_COL: scores})
+            .sort_values([SCORE_COL, ITEM_COL], ascending=[False, True], ignore_index=True)
+            .head(k)
+        )
+        return [
+            {"item_id": item_id, "score": float(s), "reasons": reasons, "fallback": False}
+            for item_id, s, reasons in zip(
+                frame[ITEM_COL], frame[SCORE_COL], self._reasons(user_id, frame), strict=True
+            )
+        ]
+
+
+def _titles(items: pd.DataFrame | None, catalogue: pd.Index) -> dict:
+    if items is None or items.empty:
+        return {}
+    column = next((c for c in ("title", "description", "item_text") if c in items.columns), None)
+    if column is None:
+        return {}
+    titles = items.dropna(subset=[column]).drop_duplicates(ITEM_COL).set_index(ITEM_COL)[column]
+    return titles[titles.index.isin(catalogue)].astype(str).str.strip().to_dict()
+
+
+def fit_serving_bundle(
+    cfg: TrainConfig, interactions: pd.DataFrame, items: pd.DataFrame | None
+) -> RecommenderBundle:
+    """Retrievers and stats fitted on *all* interactions, as of the day after the newest event."""
+    interactions = check_interactions(interactions)
+    as_of = interactions["event_at"].max().normalize() + DAY
+    retrievers = [r.fit(interactions, items, as_of) for r in cfg.make_retrievers()]
+    catalogue = retrievers[0].item_index if retrievers else pd.Index([])
+    return RecommenderBundle(
+        retrievers=retrievers,
+        stats=HistoryStats.fit(interactions, items, as_of),
+        as_of=as_of,
+        n_candidates=cfg.candidate_depth,
+        titles=_titles(items, catalogue),
+    )
