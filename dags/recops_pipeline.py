@@ -1,13 +1,18 @@
 """recops_pipeline: ingest -> dbt -> quality gates -> Feast -> training -> MLflow -> promotion.
 
-Wiring only: every task imports inside its body and calls one function of ``recops.pipeline``.
+Wiring only: every task imports inside its body and calls one function of ``recops.pipeline`` or
+``recops.promotion``. After the automatic gate, a candidate that passed (and is not auto-promoted)
+waits in the Airflow UI's Required Actions for an approver: Approve runs ``promote_champion``;
+Reject or the response timeout skips it and ``record_rejection`` records why.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, TriggerRule, dag, task
+
+from recops.airflow_operators import ModelApprovalOperator
 
 
 def _alert_on_failure(context) -> None:
@@ -139,10 +144,56 @@ def recops_pipeline():
         )
 
     @task
-    def promotion_gate(candidate: dict, params=None) -> dict:
+    def promotion_gate(candidate: dict, params=None, run_id=None) -> dict:
         from recops.pipeline import gate_stage
 
-        return gate_stage(candidate, auto_promote=params["auto_promote"])
+        return gate_stage(candidate, auto_promote=params["auto_promote"], run_id=run_id)
+
+    @task.short_circuit
+    def needs_approval(decision: dict) -> bool:
+        """Ask a human only if the gate passed and the run does not auto-promote; otherwise the
+        gate already decided and the approval tasks are skipped."""
+        return decision["action"] == "awaiting_approval"
+
+    approve_model = ModelApprovalOperator(
+        task_id="approve_model",
+        subject="{{ ti.xcom_pull(task_ids='promotion_gate')['approval']['subject'] }}",
+        body="{{ ti.xcom_pull(task_ids='promotion_gate')['approval']['body'] }}",
+        defaults="Reject",  # what a response timeout chooses
+        params={
+            "reason": Param(
+                None,
+                type=["null", "string"],
+                maxLength=500,
+                title="Reason",
+                description="Why you approve or reject (optional); recorded on the model version in MLflow.",
+            )
+        },
+        retries=0,  # a human answers once; a retry would ask again
+    )
+
+    @task
+    def promote_champion(decision: dict, approval: dict, run_id=None) -> dict:
+        from recops.promotion import approve_stage
+
+        return approve_stage(decision, approval, origin=f"recops_pipeline/{run_id}")
+
+    @task(trigger_rule=TriggerRule.ALL_SKIPPED)
+    def record_rejection(ti=None, run_id=None) -> dict:
+        """Runs only when a Reject (or the timeout) skipped ``promote_champion``."""
+        from recops.promotion import rejection_stage
+
+        decision = ti.xcom_pull(task_ids="promotion_gate")
+        response = ti.xcom_pull(task_ids="approve_model", key="response")
+        return rejection_stage(decision, response, origin=f"recops_pipeline/{run_id}")
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    def promotion_outcome() -> dict:
+        """Where the aliases point after the decision. The run's last task: a failure in the
+        approval branch reaches it, so the run fails instead of ending on a skipped task."""
+        from recops.promotion import champion_summary
+
+        return champion_summary()
 
     ingested = ingest()
     raw_report = validate_raw(ingested)
@@ -153,7 +204,12 @@ def recops_pipeline():
     checked = validate_training_set(training_set)
     trained = train_evaluate(training_set, checked)
     candidate = register_model(trained, transformed, checked)
-    promotion_gate(candidate)
+    decision = promotion_gate(candidate)
+    needs_approval(decision) >> approve_model
+    promoted = promote_champion(decision, approve_model.output)
+    outcome = promotion_outcome()
+    promoted >> record_rejection() >> outcome
+    promoted >> outcome
 
 
 recops_pipeline()

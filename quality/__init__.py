@@ -1,0 +1,14 @@
+"""Data quality gates (Great Expectations 1.x) and alerts, imported as ``recops.quality``.
+
+Modules (nothing is imported here, so ``import recops.quality.notifiers`` stays light):
+
+- ``checkpoints``: ``validate_raw_batches``, ``validate_marts``, ``validate_training_set`` and
+  ``enforce`` (alert, quarantine, raise ``QualityGateError``): what the Airflow tasks call.
+- ``suites``: the GX suites; every expectation has ``meta["severity"]`` ``error`` or ``warning``.
+- ``notifiers``: ``Alert``, the JSON-lines / webhook / e-mail channels, ``send_alert`` and
+  ``alert_task_failure`` (for ``on_failure_callback``; no GX import).
+- ``drift``: population stability index (pure); ``references``: per-run drift baselines.
+- ``report``: ``quality_report`` (where the Data Docs are, the last run on one screen).
+- ``runner``: GX file context under ``settings.quality_dir``, checkpoints and Data Docs.
+- ``results``: ``QualityResult``, ``FailedExpectation``, ``QualityGateError`` (no GX import).
+"""

@@ -2,9 +2,9 @@
 
 Each frame gets its own GX Checkpoint (named after its suite); once a stage's frames are
 validated, their Data Docs pages and the index under
-``<quality_dir>/gx/uncommitted/data_docs/local_site/`` are rendered in one build. The GX results are turned into
-:class:`~recops.quality.results.FailedExpectation` rows carrying severity, observed value and
-threshold.
+``<quality_dir>/gx/uncommitted/data_docs/local_site/`` are rendered in one build. The GX results
+are turned into :class:`~recops.quality.results.FailedExpectation` rows carrying severity,
+observed value and threshold.
 """
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ def get_context(settings: Settings):  # -> great_expectations FileDataContext
         sites[SITE_NAME] = site
         context.variables.data_docs_sites = sites
         changed = True
+    if context.variables.config_variables_file_path:
+        # Unused here, and GX re-reads and re-parses that YAML file on every access to a context
+        # variable (hundreds of times per validation: ~1.5 s per stage).
+        context.variables.config_variables_file_path = None
+        changed = True
     if changed:
         context.variables.save()
         context = gx.get_context(mode="file", project_root_dir=settings.quality_dir)
@@ -125,6 +130,16 @@ def _batch_definition(context, asset_name: str):
         return asset.get_batch_definition(BATCH_DEFINITION)
     except KeyError:
         return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
+
+
+def columns_used(suite: Any) -> set[str]:
+    """Every column an expectation of ``suite`` reads (to load no more than needed)."""
+    used: set[str] = set()
+    for expectation in suite.expectations:
+        kwargs = expectation.configuration.kwargs
+        used.update(str(kwargs[k]) for k in ("column", "column_A", "column_B") if kwargs.get(k))
+        used.update(str(c) for c in kwargs.get("column_list") or [])
+    return used
 
 
 def jsonable(value: Any) -> Any:

@@ -24,8 +24,10 @@ from recops.constants import (
     EVENT_TYPE_COL,
     EVENT_TYPES,
     ITEM_COL,
+    ORDER_COL,
     PRICE_COL,
     QUANTITY_COL,
+    SESSION_COL,
     TIMESTAMP_COL,
     USER_COL,
 )
@@ -34,6 +36,7 @@ from recops.quality.results import ERROR, WARNING, Severity
 # --- suite names (GX suite = Data Docs section) ---------------------------------------------
 RAW_EVENTS_SUITE = "raw.events"
 RAW_ITEMS_SUITE = "raw.items"
+RAW_QUARANTINE_SUITE = "raw.quarantine"
 MARTS_INTEGRITY_SUITE = "marts.integrity"
 TRAINING_ROWS_SUITE = "training_set.rows"
 TRAINING_GROUPS_SUITE = "training_set.groups"
@@ -55,6 +58,16 @@ MIN_USER_ID_SHARE = 0.5
 DUPLICATE_SHARE_ERROR = 0.5
 """A batch whose rows already exist in earlier loaded batches for more than this share is a
 re-delivery (error); any smaller overlap only warns (staging deduplicates)."""
+COMPLETENESS_MIN_HISTORY_SHARE = 0.5
+"""An optional raw.events column is checked for completeness only when the recent loaded batches
+of the same source filled it in at least this share of their events (a normally filled column)."""
+COMPLETENESS_ERROR_RATIO = 0.5
+"""Error when a batch fills a normally filled column in less than this fraction of its recent
+share: the file lost or renamed the column. The loader cannot see that (an optional column it
+does not find loads as NULL, and an unknown column is ignored), so the gate does."""
+COMPLETENESS_DROP_WARN = 0.05
+"""Warn when the filled share falls more than this (absolute) below its recent share, e.g. a
+tenth of the events suddenly without a user id."""
 LABEL_RATE_MIN = 0.001
 LABEL_RATE_MAX = 0.5
 """Share of positive labels in a training set; outside the band the candidates or labels broke."""
@@ -64,12 +77,35 @@ DUPLICATE_OF_COL = "duplicate_of_batch_id"
 """raw.events: an earlier loaded batch that already holds an identical event (else null)."""
 LABEL_POSITIVE_COL = "label_is_positive"
 """training_set.rows: 1 where the label is positive (its mean is the label rate)."""
+QUARANTINE_REASON_COL = "reason"
+QUARANTINE_ROWS_COL = "rows"
+QUARANTINE_SHARE_COL = "share"
+"""raw.quarantine frame: one row per quarantine reason of a batch (from raw.batches), plus
+``ALL_REASONS``; ``share`` = quarantined input records / the batch's input records."""
+ALL_REASONS = "all_reasons"
 
 # --- suite parameters --------------------------------------------------------------------------
 PARAM_AS_OF = "as_of"
 PARAM_SHOP_START = "shop_start"
 PARAM_ROW_COUNT_MIN = "row_count_min"
 PARAM_ROW_COUNT_MAX = "row_count_max"
+PARAM_QUARANTINE_SHARE_WARN = "quarantine_share_warn"
+PARAM_QUARANTINE_SHARE_ERROR = "quarantine_share_error"
+
+
+def param_filled_min(column: str, severity: Severity) -> str:
+    """Suite parameter: the least filled share of an optional column (None: not checked)."""
+    return f"filled_share_min_{severity}_{column}"
+
+
+def filled_share_bounds(recent: float | None) -> tuple[float | None, float | None]:
+    """(error, warning) least filled share for a column that the recent loaded batches filled in
+    ``recent`` of their events; (None, None) without history or for a column not normally filled.
+    """
+    if recent is None or recent < COMPLETENESS_MIN_HISTORY_SHARE:
+        return None, None
+    return recent * COMPLETENESS_ERROR_RATIO, max(recent - COMPLETENESS_DROP_WARN, 0.0)
+
 
 # --- pandas dtypes of the raw tables as the warehouse returns them -----------------------------
 # varchar -> object, timestamp -> datetime64 (any unit), bigint -> int64, double -> float64.
@@ -116,6 +152,8 @@ RAW_EVENT_REQUIRED = (
     EVENT_TYPE_COL,
     EVENT_AT_COL,
 )
+RAW_EVENT_OPTIONAL = (USER_COL, SESSION_COL, QUANTITY_COL, PRICE_COL, ORDER_COL, "country")
+"""raw.events columns the loader fills when the file has them (NULL otherwise)."""
 RAW_ITEM_REQUIRED = ("batch_id", "ingested_at", "source", "source_file", "source_row", ITEM_COL)
 
 MART_KEYS: dict[str, tuple[str, ...]] = {
@@ -205,7 +243,8 @@ def raw_events_suite() -> gx.ExpectationSuite:
     """raw.events rows of one batch (plus the derived ``duplicate_of_batch_id`` column).
 
     Parameters: ``as_of`` (the run's data interval end, UTC naive), ``shop_start``,
-    ``row_count_min`` / ``row_count_max`` (None when there is no history).
+    ``row_count_min`` / ``row_count_max`` (None when there is no history), and per optional
+    column ``param_filled_min(column, severity)`` (None: not checked).
     """
     exps = _schema_and_types(RAW_EVENT_TYPES, extra=[DUPLICATE_OF_COL])
     exps += _not_null(RAW_EVENT_REQUIRED)
@@ -237,6 +276,17 @@ def raw_events_suite() -> gx.ExpectationSuite:
             max_value=_param(PARAM_AS_OF),
             meta=_meta(ERROR, "no event after the run's data interval end (future timestamp)"),
         ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="ingested_at",
+            column_B=EVENT_AT_COL,
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=_meta(
+                ERROR,
+                "no event after its batch was ingested (future timestamp; such an event also "
+                "moves a run whose interval is dated by its newest event)",
+            ),
+        ),
         gxe.ExpectColumnMinToBeBetween(
             column=EVENT_AT_COL,
             min_value=_param(PARAM_SHOP_START),
@@ -259,7 +309,67 @@ def raw_events_suite() -> gx.ExpectationSuite:
             meta=_meta(WARNING, "no event already loaded by an earlier batch", "duplicates"),
         ),
     ]
+    exps += _completeness(RAW_EVENT_OPTIONAL)
     return _suite(RAW_EVENTS_SUITE, "raw", exps)
+
+
+def _completeness(columns: Iterable[str]) -> list[gxe.Expectation]:
+    """Optional columns filled about as often as in the recent loaded batches (two tiers).
+
+    The bounds are parameters (``param_filled_min``) derived from the history; None (no history,
+    or a column not normally filled) leaves the column unchecked.
+    """
+    exps: list[gxe.Expectation] = []
+    for c in columns:
+        exps += [
+            gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+                column=c,
+                min_value=_param(param_filled_min(c, ERROR)),
+                meta=_meta(
+                    ERROR,
+                    f"schema: {c} is filled as in recent batches (a missing or renamed column "
+                    "in the file leaves it empty)",
+                    f"filled:{c}",
+                ),
+            ),
+            gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+                column=c,
+                min_value=_param(param_filled_min(c, WARNING)),
+                meta=_meta(WARNING, f"{c} is not much less often set than in recent batches",
+                           f"filled:{c}"),
+            ),
+        ]
+    return exps
+
+
+def raw_quarantine_suite() -> gx.ExpectationSuite:
+    """What the loader quarantined from one batch: one row per reason plus ``ALL_REASONS``.
+
+    Rows the loader rejects (a missing item id, an unknown event type, a negative price, ...) never
+    reach raw.events, so the raw.events suite cannot see them; their share of the batch can.
+    Parameters: ``quarantine_share_warn`` and ``quarantine_share_error``.
+    """
+    exps = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=QUARANTINE_SHARE_COL,
+            min_value=0,
+            max_value=_param(PARAM_QUARANTINE_SHARE_ERROR),
+            meta=_meta(
+                ERROR, "the loader quarantined few of the batch's records (per reason)", "share"
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=QUARANTINE_SHARE_COL,
+            min_value=0,
+            max_value=_param(PARAM_QUARANTINE_SHARE_WARN),
+            meta=_meta(
+                WARNING,
+                "the loader quarantined hardly any of the batch's records (per reason)",
+                "share",
+            ),
+        ),
+    ]
+    return _suite(RAW_QUARANTINE_SUITE, "raw", exps)
 
 
 def raw_items_suite() -> gx.ExpectationSuite:
@@ -400,7 +510,9 @@ def training_rows_suite(
 
     Leakage: every ``*_at`` column (a feature's own timestamp, e.g.
     ``user_item_features__last_purchase_at``) must be strictly before the label's
-    ``timestamp_col``.
+    ``timestamp_col``. The same rule in the numeric form the ranker is trained on: every
+    ``*_at_age_days`` column (``timestamp_col`` minus the feature's timestamp, in days) must be
+    > 0, and every ``*days_since*`` column >= 0.
     """
     exps: list[gxe.Expectation] = [
         gxe.ExpectTableRowCountToBeBetween(
@@ -442,6 +554,25 @@ def training_rows_suite(
             for c in columns
             if c.endswith("_at") and c != timestamp_col
         ]
+    exps += [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=c,
+            min_value=0,
+            strict_min=True,
+            meta=_meta(ERROR, f"{c} > 0: the feature's time is before the label's (no leakage)"),
+        )
+        for c in columns
+        if c.endswith("_at_age_days")
+    ]
+    exps += [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=c,
+            min_value=0,
+            meta=_meta(ERROR, f"{c} >= 0: no feature from after the label's time (no leakage)"),
+        )
+        for c in columns
+        if "days_since" in c
+    ]
     return _suite(TRAINING_ROWS_SUITE, "training_set", exps)
 
 

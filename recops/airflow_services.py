@@ -114,20 +114,35 @@ def stop_airflow(running: AirflowProcesses, timeout_s: float = 30.0) -> None:
     running.endpoint_file.unlink(missing_ok=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def airflow_up(settings: Settings) -> None:
-    """Run Airflow in the foreground until Ctrl-C."""
+    """Run Airflow in the foreground until Ctrl-C (or SIGTERM); then stop every component."""
     from rich.console import Console
 
     console = Console()
-    with console.status("starting Airflow (api-server, scheduler, dag-processor, triggerer)..."):
-        running = start_airflow(settings)
-    console.print(f"Airflow UI: [bold]{running.url}[/bold]  login: {running.username} / {running.password}")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with console.status("starting Airflow (api-server, scheduler, dag-processor, triggerer)..."):
+            running = start_airflow(settings)
+    except KeyboardInterrupt:
+        console.print("interrupted while starting; components stopped")
+        return
+    console.print(f"Airflow UI and REST API: [bold]{running.url}[/bold]  login: {running.username} / {running.password}")
     console.print(f"endpoint: {running.endpoint_file}  logs: {settings.airflow_home / 'logs'}  (Ctrl-C stops)")
+    died = False
     try:
         while all(running.alive().values()):
-            time.sleep(2)
-        console.print(f"[red]a component stopped:[/red] {running.alive()}")
+            time.sleep(1)
+        died = True
+        console.print(f"[red]a component stopped:[/red] {running.alive()} (see {settings.airflow_home / 'logs'})")
     except KeyboardInterrupt:
         console.print("stopping Airflow...")
     finally:
         stop_airflow(running)
+        console.print("Airflow stopped")
+    if died:
+        raise SystemExit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,12 +21,12 @@ app.add_typer(airflow_app, name="airflow")
 console = Console(stderr=True)
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     parquet = "parquet"
     csv = "csv"
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     none = "none"
     events = "events"
     online_retail = "online_retail"
@@ -157,19 +157,32 @@ def serve(
 
 
 @app.command()
-def rollback(to: Annotated[str | None, typer.Option("--to", help="Version to restore.")] = None) -> None:
-    """Move the ``champion`` alias back (by default to ``previous``)."""
-    from recops.training.registry import rollback as do_rollback
+def rollback(
+    to: Annotated[str | None, typer.Option("--to", help="Version to restore (default: alias 'previous').")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded on the model version.")] = None,
+) -> None:
+    """Move the ``champion`` alias back (by default to ``previous``); recorded in MLflow."""
+    from recops.promotion import rollback_stage
+    from recops.training.registry import RegistryError
 
-    _print_json(do_rollback(_settings(), to_version=to).model_dump())
+    try:
+        _print_json(rollback_stage(settings=_settings(), to_version=to, reason=reason))
+    except RegistryError as exc:
+        console.print(f"[red]rollback refused:[/red] {exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
-def forget(user_id: Annotated[str, typer.Argument(help="The shop's customer id.")]) -> None:
-    """Erase one customer everywhere (raw, quarantine, marts, Feast) and audit it."""
+def forget(
+    user_id: Annotated[str, typer.Argument(help="The shop's customer id.")],
+    requested_by: Annotated[
+        str | None, typer.Option(help="Who asks (the operator or ticket, never the customer); default: OS user.")
+    ] = None,
+) -> None:
+    """Erase one customer everywhere (raw, quarantine, marts, Feast, model bundles) and audit it."""
     from recops.privacy_ops import forget_user
 
-    _print_json(forget_user(_settings(), user_id))
+    _print_json(forget_user(_settings(), user_id, requested_by=requested_by))
 
 
 @quality_app.command("report")

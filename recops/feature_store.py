@@ -128,28 +128,45 @@ def materialize_interval(settings: Settings, start: datetime, end: datetime) -> 
     return {"start": _utc(start).isoformat(), "end": _utc(end).isoformat()}
 
 
+def service_views(store, service_name: str = FEATURE_SERVICE) -> list[tuple[str, list[str], list[str]]]:
+    """(view name, join keys, feature names) of every feature view the service reads."""
+    service = store.get_feature_service(service_name)
+    out = []
+    for projection in service.feature_view_projections:
+        view = store.get_feature_view(projection.name)
+        keys = [projection.join_key_map.get(c.name, c.name) for c in view.entity_columns]
+        out.append((projection.name_to_use(), keys, [f.name for f in projection.features]))
+    return out
+
+
 def historical_features(settings: Settings, entity_df: pd.DataFrame, store=None) -> pd.DataFrame:
     """Point-in-time correct features of ``ranker_v1`` for (user_id, item_id, event_timestamp) rows.
 
-    Feast's file offline store collapses repeated entity rows, so the unique rows are queried and
-    merged back: the result has exactly the input's rows, in order, plus one column per feature
-    (``<view>__<feature>``).
+    The result has exactly the input's rows, in order, plus one column per feature
+    (``<view>__<feature>``). Each feature view of the service is queried on its *own* distinct
+    (join keys, event_timestamp) rows and merged back on them: Feast's file (Dask) offline store
+    drops entity rows that share one view's join keys and timestamp (feast-dev/feast#6787), so
+    one call with (user, item, ts) rows would lose most of them; per view the rows are distinct
+    by construction, and the user and item views see a few thousand rows instead of every pair.
+    An entity row whose only feature rows lie outside ``[ts - ttl, ts]`` also comes back missing
+    from that store (not as nulls): the left merge turns it into nulls, as the other stores do.
     """
     keys = [USER_COL, ITEM_COL, TIMESTAMP_COL]
     missing = [c for c in keys if c not in entity_df.columns]
     if missing:
         raise ValueError(f"entity_df lacks columns {missing}")
     store = store or get_store(settings)
-    unique = entity_df[keys].drop_duplicates().reset_index(drop=True)
-    unique[TIMESTAMP_COL] = pd.to_datetime(unique[TIMESTAMP_COL], utc=True)
-    service = store.get_feature_service(FEATURE_SERVICE)
-    feats = store.get_historical_features(
-        entity_df=unique, features=service, full_feature_names=True
-    ).to_df()
-    feats[TIMESTAMP_COL] = pd.to_datetime(feats[TIMESTAMP_COL], utc=True)
-    left = entity_df.copy()
-    left[TIMESTAMP_COL] = pd.to_datetime(left[TIMESTAMP_COL], utc=True)
-    out = left.merge(feats, on=keys, how="left", validate="many_to_one")
+    out = entity_df.copy()
+    out[TIMESTAMP_COL] = pd.to_datetime(out[TIMESTAMP_COL], utc=True)
+    for view, join_keys, features in service_views(store):
+        on = [*join_keys, TIMESTAMP_COL]
+        unique = out[on].drop_duplicates().reset_index(drop=True)
+        feats = store.get_historical_features(
+            entity_df=unique, features=[f"{view}:{f}" for f in features], full_feature_names=True
+        ).to_df()
+        feats[TIMESTAMP_COL] = pd.to_datetime(feats[TIMESTAMP_COL], utc=True)
+        columns = [f"{view}__{f}" for f in features]
+        out = out.merge(feats[on + columns], on=on, how="left", validate="many_to_one")
     out[TIMESTAMP_COL] = out[TIMESTAMP_COL].dt.tz_convert(None)
     return out
 

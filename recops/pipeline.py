@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from recops.constants import CHALLENGER_ALIAS, CHAMPION_ALIAS
+from recops.constants import CHAMPION_ALIAS
 from recops.settings import Settings, get_settings
 
 TRAINING_SET_FILE = "training_set.parquet"
@@ -98,9 +98,17 @@ def validate_raw_stage(
     batch_ids = ingested.get("batch_ids", [])
     if not batch_ids:
         return {"validated": [], "success": True}
-    result = validate_raw_batches(s, batch_ids, run_id=run_id, as_of=_naive_utc(_as_datetime(as_of)))
+    # A manual run without a logical date has no interval: the data's own end stands in for it.
+    as_of_dt = _as_datetime(as_of) or _data_end(s)
+    result = validate_raw_batches(s, batch_ids, run_id=run_id, as_of=_naive_utc(as_of_dt))
     enforce(result, s, stage="raw")
     return {"validated": batch_ids, "success": result.success, "failures": len(result.failures)}
+
+
+def _data_end(settings: Settings) -> datetime:
+    """Midnight (UTC) after the newest loaded event: the data's own interval end."""
+    day = newest_event_at(settings).date() + timedelta(days=1)
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
 
 
 # --- dbt ---------------------------------------------------------------------------------------
@@ -167,9 +175,7 @@ def features_stage(
 
     s = _s(settings)
     # A manual run without a logical date has no interval: the data's own end stands in for it.
-    end = _as_datetime(interval_end) or datetime.combine(
-        newest_event_at(s).date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC
-    )
+    end = _as_datetime(interval_end) or _data_end(s)
     rows = export_feature_tables(s)
     applied = apply_features(s)
     window = materialize_interval(s, end - timedelta(days=s.feature_ttl_days), end)
@@ -306,36 +312,30 @@ def champion_holdout_metrics(settings: Settings, run_dir_path: Path) -> tuple[st
     return version, score_holdout(booster, run_dir_path)
 
 
-def gate_stage(candidate: dict[str, Any], *, auto_promote: bool, actor: str = "recops-pipeline", settings: Settings | None = None) -> dict[str, Any]:
-    """Automatic gate against the champion; promote, queue for approval, or reject."""
-    from recops.training.registry import gate, promote, reject, set_alias
+def gate_stage(
+    candidate: dict[str, Any],
+    *,
+    auto_promote: bool,
+    actor: str = "recops-pipeline",
+    run_id: str | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Automatic gate against the champion (same holdout, overall and per slice); then reject
+    (with an alert), promote, or hand the candidate to the approvers as ``challenger``."""
+    from recops.promotion import run_gate
 
-    s = _s(settings)
-    champ_version, champ_metrics = champion_holdout_metrics(s, Path(candidate["run_dir"]))
-    decision = gate(
-        {k: float(v) for k, v in candidate["metrics"]["ranker"].items() if v is not None},
-        champ_metrics,
-        champion_version=champ_version,
-        min_gain=s.promotion_min_ndcg_gain,
-    )
-    version = candidate["version"]
-    if not decision.passed:
-        reject(s, version, actor=actor, reason=decision.reason)
-        action = "rejected"
-    elif auto_promote:
-        promote(s, version, actor=actor, reason=f"auto-promoted: {decision.reason}")
-        action = "promoted"
-    else:
-        set_alias(s, CHALLENGER_ALIAS, version, actor=actor, reason=f"passed the gate: {decision.reason}")
-        action = "awaiting_approval"
-    return {"version": version, "action": action, "gate": decision.model_dump()}
+    origin = f"recops_pipeline/{run_id}" if run_id else "cli"
+    return run_gate(candidate, auto_promote=auto_promote, settings=_s(settings), actor=actor, run_id=run_id, origin=origin)
 
 
 # --- failure alerts ----------------------------------------------------------------------------
 def alert_failed_task(context: dict[str, Any]) -> None:
     """Airflow ``on_failure_callback``: alert through the quality notifiers."""
     from recops.quality.notifiers import alert_task_failure
+    from recops.quality.results import QualityGateError
 
+    if isinstance(context.get("exception"), QualityGateError):
+        return  # the gate has alerted already, with every failed expectation
     ti = context.get("task_instance") or context.get("ti")
     alert_task_failure(
         get_settings(),
@@ -378,6 +378,16 @@ def newest_event_in_file(source: str, path: Path) -> datetime:
     raise ValueError(f"unknown source {source!r}")
 
 
+def ensure_production_databases(settings: Settings) -> list[str]:
+    """Create the production profile's PostgreSQL databases (warehouse, Airflow, MLflow) if missing."""
+    from recops.warehouse import create_postgres_database
+
+    names = [settings.postgres_db, f"{settings.postgres_db}_airflow", f"{settings.postgres_db}_mlflow"]
+    for name in names:
+        create_postgres_database(settings, name)
+    return names
+
+
 def run_pipeline(
     settings: Settings,
     *,
@@ -395,6 +405,8 @@ def run_pipeline(
     from recops.airflow_runtime import PIPELINE_DAG_ID, run_dag_in_process
 
     settings.home.mkdir(parents=True, exist_ok=True)
+    if settings.profile == "production":
+        ensure_production_databases(settings)
     newest = newest_event_in_file(source, Path(data_path)) if data_path else newest_event_at(settings)
     logical = datetime.combine(newest.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     conf = {

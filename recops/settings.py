@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     postgres_password: str = ""
     postgres_db: str = "recops"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    feast_project: str = Field(default="recops", pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$")
     mlflow_tracking_uri_override: str | None = Field(default=None, alias="RECOPS_MLFLOW_TRACKING_URI")
 
     # --- privacy -----------------------------------------------------------------------------
@@ -59,14 +60,46 @@ class Settings(BaseSettings):
     # --- registry and promotion --------------------------------------------------------------
     model_name: str = "recops-ranker"
     experiment_name: str = "recops"
-    promotion_min_ndcg_gain: float = Field(default=0.0, ge=-1, le=1)
+    promotion_min_ndcg_gain: float = Field(
+        default=0.0, ge=-1, le=1, description="Gate: candidate NDCG@10 must beat the champion's by more."
+    )
+    promotion_max_regression_cold_users: float = Field(
+        default=0.05, ge=0, le=1, description="Gate: largest NDCG@10 drop allowed on cold users."
+    )
+    promotion_max_regression_heavy_buyers: float = Field(
+        default=0.02, ge=0, le=1, description="Gate: largest NDCG@10 drop allowed on heavy buyers."
+    )
+    promotion_max_regression_light_buyers: float = Field(
+        default=0.02, ge=0, le=1, description="Gate: largest NDCG@10 drop allowed on light buyers."
+    )
+    promotion_cold_user_max_purchases: int = Field(
+        default=1, ge=0, description="Cold-user slice: at most this many purchases before the cutoff."
+    )
+    promotion_light_buyer_quantile: float = Field(
+        default=0.25, gt=0, lt=1, description="Light buyers: purchases at or below this quantile (of non-cold users)."
+    )
+    promotion_heavy_buyer_quantile: float = Field(
+        default=0.75, gt=0, lt=1, description="Heavy buyers: purchases at or above this quantile (of non-cold users)."
+    )
+    promotion_min_slice_users: int = Field(
+        default=10, ge=1, description="Slices with fewer users are reported, not enforced."
+    )
     approval_timeout_minutes: int = Field(default=60 * 24, ge=1)
+    mlflow_ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="MLflow UI base, for links in approvals."
+    )
 
     # --- quality and alerts ------------------------------------------------------------------
     quality_row_count_tolerance: float = Field(default=0.5, gt=0, le=10)
     quality_row_count_history: int = Field(default=5, ge=1)
     quality_psi_warn: float = Field(default=0.1, gt=0)
     quality_psi_error: float = Field(default=0.25, gt=0)
+    quality_quarantine_share_warn: float = Field(
+        default=0.01, ge=0, le=1, description="Raw gate: warn above this share of a batch's records quarantined (per reason)."
+    )
+    quality_quarantine_share_error: float = Field(
+        default=0.05, ge=0, le=1, description="Raw gate: stop above this share of a batch's records quarantined (per reason)."
+    )
     shop_start_date: date = date(2000, 1, 1)
     alert_webhook_url: str | None = None
     alert_webhook_timeout_s: float = Field(default=5.0, gt=0)
@@ -94,6 +127,14 @@ class Settings(BaseSettings):
     def _thresholds(self) -> Settings:
         if self.quality_psi_warn >= self.quality_psi_error:
             raise ValueError("RECOPS_QUALITY_PSI_WARN must be below RECOPS_QUALITY_PSI_ERROR")
+        if self.quality_quarantine_share_warn > self.quality_quarantine_share_error:
+            raise ValueError(
+                "RECOPS_QUALITY_QUARANTINE_SHARE_WARN must not exceed RECOPS_QUALITY_QUARANTINE_SHARE_ERROR"
+            )
+        if self.promotion_light_buyer_quantile >= self.promotion_heavy_buyer_quantile:
+            raise ValueError(
+                "RECOPS_PROMOTION_LIGHT_BUYER_QUANTILE must be below RECOPS_PROMOTION_HEAVY_BUYER_QUANTILE"
+            )
         return self
 
     # --- derived paths -----------------------------------------------------------------------
@@ -171,6 +212,16 @@ class Settings(BaseSettings):
         auth = self.postgres_user + (f":{self.postgres_password}" if self.postgres_password else "")
         return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
 
+    @property
+    def feast_redis_connection(self) -> str:
+        """``redis://host:port/db`` as Feast's ``host:port,db=N`` connection string."""
+        from urllib.parse import urlparse
+
+        url = urlparse(self.redis_url)
+        db = (url.path or "/0").lstrip("/") or "0"
+        conn = f"{url.hostname or '127.0.0.1'}:{url.port or 6379},db={db}"
+        return conn + (f",password={url.password}" if url.password else "")
+
     def tool_env(self) -> dict[str, str]:
         """Environment variables the integrated tools (dbt, Feast, Airflow) read."""
         return {
@@ -179,13 +230,14 @@ class Settings(BaseSettings):
             "RECOPS_WAREHOUSE_PATH": str(self.warehouse_path),
             "RECOPS_USER_SALT": self.user_salt,
             "RECOPS_FEAST_DIR": str(self.feast_dir),
+            "RECOPS_FEAST_PROJECT": self.feast_project,
             "RECOPS_FEATURE_DATA_DIR": str(self.feature_data_dir),
             "RECOPS_POSTGRES_HOST": self.postgres_host,
             "RECOPS_POSTGRES_PORT": str(self.postgres_port),
             "RECOPS_POSTGRES_USER": self.postgres_user,
             "RECOPS_POSTGRES_PASSWORD": self.postgres_password,
             "RECOPS_POSTGRES_DB": self.postgres_db,
-            "RECOPS_REDIS_CONNECTION": self.redis_url.removeprefix("redis://").split("/")[0],
+            "RECOPS_REDIS_CONNECTION": self.feast_redis_connection,
             "RECOPS_FEATURE_SNAPSHOT_DAYS": str(self.feature_snapshot_days),
             "FEAST_FS_YAML_FILE_PATH": str(self.feature_store_yaml),
         }

@@ -44,6 +44,9 @@ create table if not exists {RAW_SCHEMA}.erasures (
     erasure_id varchar primary key, requested_by varchar not null, erased_at timestamp not null,
     row_counts varchar not null
 );
+create table if not exists {RAW_SCHEMA}.suppressed_users (
+    user_key varchar not null, suppressed_before timestamp not null
+);
 """
 
 

@@ -19,8 +19,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ModelState(settings or get_settings())
         state.load()
+        state.start_refresh()  # follows the champion alias (promotions, rollbacks)
         app.state.model = state
         yield
+        state.stop_refresh()
 
     app = FastAPI(title="RecOps recommendations", version="0.1.0", lifespan=lifespan)
     app.include_router(health.router)

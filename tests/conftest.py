@@ -29,3 +29,9 @@ def require_service(name: str, ok: bool, why: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{name} is required in CI but unavailable: {why}")
     pytest.skip(f"{name} unavailable: {why}")
+
+
+@pytest.fixture(scope="session")
+def needs_service():
+    """``needs_service(name, ok, why)``: fail in CI, skip elsewhere, when a service is down."""
+    return require_service

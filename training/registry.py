@@ -1,8 +1,11 @@
-"""MLflow model registry: log a candidate, gate it against the champion, move aliases, roll back.
+"""MLflow model registry: log a candidate, move aliases, roll back.
 
 Aliases, never registry stages: ``champion`` serves, ``challenger`` awaits approval, ``previous``
 is where a rollback goes, ``rejected`` marks the newest rejected candidate. Every alias move is
-recorded as tags on the model version (who, when, from which run, why).
+recorded on the model version (tags ``alias.<alias>.at|by|reason|from_run|origin`` plus the JSON
+list ``recops.alias_moves``) and on the registered model (``recops.alias_history``), so MLflow's
+UI shows who moved what, when, from which run and why. The gate itself lives in
+``recops.promotion``.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from recops.constants import (
     CHALLENGER_ALIAS,
@@ -23,7 +26,10 @@ from recops.constants import (
 )
 from recops.settings import Settings
 
-GATE_METRIC = "ndcg@10"
+HISTORY_TAG = "recops.alias_history"
+MOVES_TAG = "recops.alias_moves"
+REGISTERED_MODEL_TAG_MAX = 5000
+"""MLflow keeps registered-model tag values in a VARCHAR(5000): the history keeps what fits."""
 
 
 class RegistryError(RuntimeError):
@@ -37,21 +43,18 @@ class CandidateInfo(BaseModel):
     experiment_id: str
 
 
-class GateDecision(BaseModel):
-    passed: bool
-    reason: str
-    candidate: dict[str, float]
-    champion: dict[str, float] | None = None
-    champion_version: str | None = None
-
-
 class AliasMove(BaseModel):
+    """One alias move, as recorded in the registry."""
+
     alias: str
     version: str
-    previous_version: str | None = None
-    actor: str
+    action: Literal["set", "removed"] = "set"
+    previous_version: str | None = Field(default=None, description="Where the alias pointed before.")
+    actor: str = Field(description="Who: an Airflow user, the pipeline, or the CLI user.")
     reason: str
-    at: str
+    at: str = Field(description="When (UTC, ISO 8601).")
+    from_run: str | None = Field(default=None, description="The MLflow run that produced the version.")
+    origin: str = Field(default="cli", description="What moved it: dag_id/run_id, or 'cli'.")
 
 
 def client(settings: Settings):  # -> mlflow.MlflowClient
@@ -143,92 +146,145 @@ def alias_version(settings: Settings, alias: str) -> str | None:
         raise
 
 
-def gate(
-    candidate: dict[str, float],
-    champion: dict[str, float] | None,
-    *,
-    champion_version: str | None,
-    min_gain: float,
-) -> GateDecision:
-    """The automatic gate: pass the first model, or one whose NDCG@10 beats the champion's on the
-    same holdout by more than ``min_gain``."""
-    if champion is None:
-        return GateDecision(passed=True, reason="no champion yet: the first model is promoted", candidate=candidate)
-    cand, champ = candidate[GATE_METRIC], champion[GATE_METRIC]
-    passed = cand > champ + min_gain
-    verdict = "beats" if passed else "does not beat"
-    reason = (
-        f"candidate {GATE_METRIC}={cand:.4f} {verdict} champion v{champion_version} "
-        f"{GATE_METRIC}={champ:.4f} + min gain {min_gain:.4f} on the same holdout"
-    )
-    return GateDecision(
-        passed=passed, reason=reason, candidate=candidate, champion=champion, champion_version=champion_version
-    )
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _record(settings: Settings, version: str, alias: str, actor: str, reason: str, prev: str | None) -> AliasMove:
+def _fit_history(moves: list[dict[str, Any]], limit: int = REGISTERED_MODEL_TAG_MAX) -> str:
+    """The newest moves whose JSON fits in ``limit`` characters."""
+    kept = list(moves)
+    text = json.dumps(kept)
+    while kept and len(text) > limit:
+        kept.pop(0)
+        text = json.dumps(kept)
+    return text
+
+
+def _record(settings: Settings, move: AliasMove) -> AliasMove:
+    """Write ``move`` on the model version (per-alias tags + its move list) and the model history."""
     c = client(settings)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    move = AliasMove(alias=alias, version=version, previous_version=prev, actor=actor, reason=reason, at=now)
-    run_id = c.get_model_version(settings.model_name, version).run_id
-    c.set_model_version_tag(settings.model_name, version, f"alias.{alias}.at", now)
-    c.set_model_version_tag(settings.model_name, version, f"alias.{alias}.by", actor)
-    c.set_model_version_tag(settings.model_name, version, f"alias.{alias}.reason", reason)
-    c.set_model_version_tag(settings.model_name, version, f"alias.{alias}.from_run", run_id or "")
-    history = json.loads(
-        c.get_registered_model(settings.model_name).tags.get("recops.alias_history", "[]")
-    )
+    name = settings.model_name
+    mv = c.get_model_version(name, move.version)
+    if move.action == "set":
+        for key, value in (
+            ("at", move.at),
+            ("by", move.actor),
+            ("reason", move.reason),
+            ("from_run", move.from_run or ""),
+            ("origin", move.origin),
+        ):
+            c.set_model_version_tag(name, move.version, f"alias.{move.alias}.{key}", value)
+    moves = json.loads(mv.tags.get(MOVES_TAG, "[]"))
+    moves.append(move.model_dump())
+    c.set_model_version_tag(name, move.version, MOVES_TAG, json.dumps(moves))
+    history = json.loads(c.get_registered_model(name).tags.get(HISTORY_TAG, "[]"))
     history.append(move.model_dump())
-    c.set_registered_model_tag(settings.model_name, "recops.alias_history", json.dumps(history[-50:]))
+    c.set_registered_model_tag(name, HISTORY_TAG, _fit_history(history))
     return move
 
 
-def set_alias(settings: Settings, alias: str, version: str, *, actor: str, reason: str) -> AliasMove:
+def set_alias(
+    settings: Settings, alias: str, version: str, *, actor: str, reason: str, origin: str = "cli"
+) -> AliasMove:
     """Point ``alias`` at ``version`` and record who, when, from which run and why."""
     c = client(settings)
-    c.get_model_version(settings.model_name, version)  # raises if missing
+    mv = c.get_model_version(settings.model_name, version)  # raises if missing
     prev = alias_version(settings, alias)
     c.set_registered_model_alias(settings.model_name, alias, version)
-    return _record(settings, version, alias, actor, reason, prev)
+    move = AliasMove(
+        alias=alias, version=version, previous_version=prev, actor=actor, reason=reason,
+        at=_now(), from_run=mv.run_id, origin=origin,
+    )
+    return _record(settings, move)
 
 
-def promote(settings: Settings, version: str, *, actor: str, reason: str) -> AliasMove:
+def remove_alias(
+    settings: Settings, alias: str, *, actor: str, reason: str, origin: str = "cli"
+) -> AliasMove | None:
+    """Delete ``alias`` (if set) and record it on the version it pointed at."""
+    version = alias_version(settings, alias)
+    if version is None:
+        return None
+    c = client(settings)
+    c.delete_registered_model_alias(settings.model_name, alias)
+    move = AliasMove(
+        alias=alias, version=version, action="removed", previous_version=version, actor=actor,
+        reason=reason, at=_now(), from_run=c.get_model_version(settings.model_name, version).run_id,
+        origin=origin,
+    )
+    return _record(settings, move)
+
+
+def promote(
+    settings: Settings, version: str, *, actor: str, reason: str, origin: str = "cli"
+) -> AliasMove:
     """Make ``version`` the champion; the old champion keeps the alias ``previous``."""
     old = alias_version(settings, CHAMPION_ALIAS)
-    if old == version:
-        return set_alias(settings, CHAMPION_ALIAS, version, actor=actor, reason=reason)
-    if old is not None:
-        set_alias(settings, PREVIOUS_ALIAS, old, actor=actor, reason=f"replaced by v{version}")
-    move = set_alias(settings, CHAMPION_ALIAS, version, actor=actor, reason=reason)
+    if old is not None and old != version:
+        set_alias(settings, PREVIOUS_ALIAS, old, actor=actor, reason=f"replaced by v{version}", origin=origin)
+    move = set_alias(settings, CHAMPION_ALIAS, version, actor=actor, reason=reason, origin=origin)
+    c = client(settings)
+    c.set_model_version_tag(settings.model_name, version, "recops.decision", "promoted")
+    c.set_model_version_tag(settings.model_name, version, "recops.decision_reason", reason)
     if alias_version(settings, CHALLENGER_ALIAS) == version:
-        client(settings).delete_registered_model_alias(settings.model_name, CHALLENGER_ALIAS)
+        remove_alias(settings, CHALLENGER_ALIAS, actor=actor, reason=f"promoted to {CHAMPION_ALIAS}", origin=origin)
     return move
 
 
-def reject(settings: Settings, version: str, *, actor: str, reason: str) -> AliasMove:
-    """Mark ``version`` rejected (alias ``rejected`` + a decision tag); the champion stays."""
+def reject(
+    settings: Settings, version: str, *, actor: str, reason: str, origin: str = "cli"
+) -> AliasMove:
+    """Mark ``version`` rejected (alias ``rejected`` + decision tags); the champion stays."""
     c = client(settings)
     c.set_model_version_tag(settings.model_name, version, "recops.decision", "rejected")
     c.set_model_version_tag(settings.model_name, version, "recops.decision_reason", reason)
     if alias_version(settings, CHALLENGER_ALIAS) == version:
-        c.delete_registered_model_alias(settings.model_name, CHALLENGER_ALIAS)
-    return set_alias(settings, REJECTED_ALIAS, version, actor=actor, reason=reason)
+        remove_alias(settings, CHALLENGER_ALIAS, actor=actor, reason="rejected", origin=origin)
+    return set_alias(settings, REJECTED_ALIAS, version, actor=actor, reason=reason, origin=origin)
 
 
-def rollback(settings: Settings, *, to_version: str | None = None, actor: str | None = None) -> AliasMove:
-    """Move ``champion`` back: to ``to_version``, or by default to the ``previous`` alias."""
+def served_before(settings: Settings, version: str) -> bool:
+    """Whether ``version`` has ever held the alias ``champion``."""
+    tags = client(settings).get_model_version(settings.model_name, version).tags
+    return f"alias.{CHAMPION_ALIAS}.at" in tags
+
+
+def rollback(
+    settings: Settings,
+    *,
+    to_version: str | None = None,
+    actor: str | None = None,
+    reason: str | None = None,
+    origin: str = "cli",
+) -> AliasMove:
+    """Move ``champion`` back: to ``to_version``, or by default to the ``previous`` alias.
+
+    The target must have served before (held ``champion``); the version being replaced takes the
+    alias ``previous``, so a second rollback undoes the first."""
     actor = actor or os.environ.get("USER", "recops")
     current = alias_version(settings, CHAMPION_ALIAS)
-    target = to_version or alias_version(settings, PREVIOUS_ALIAS)
-    if target is None:
-        raise RegistryError(f"no version to roll back to: {settings.model_name} has no alias '{PREVIOUS_ALIAS}'")
+    target = str(to_version) if to_version else alias_version(settings, PREVIOUS_ALIAS)
     if current is None:
         raise RegistryError(f"{settings.model_name} has no champion to roll back")
+    if target is None:
+        raise RegistryError(f"no version to roll back to: {settings.model_name} has no alias '{PREVIOUS_ALIAS}'")
     if target == current:
         raise RegistryError(f"v{target} is already the champion")
-    move = set_alias(settings, CHAMPION_ALIAS, target, actor=actor, reason=f"rollback from v{current}")
-    set_alias(settings, PREVIOUS_ALIAS, current, actor=actor, reason=f"rolled back to v{target}")
+    try:
+        client(settings).get_model_version(settings.model_name, target)
+    except Exception as exc:
+        raise RegistryError(f"{settings.model_name} has no version {target}") from exc
+    if not served_before(settings, target):
+        raise RegistryError(f"v{target} never served as {CHAMPION_ALIAS}: promote it through the gate instead")
+    why = f"rollback from v{current}" + (f": {reason}" if reason else "")
+    move = set_alias(settings, CHAMPION_ALIAS, target, actor=actor, reason=why, origin=origin)
+    set_alias(settings, PREVIOUS_ALIAS, current, actor=actor, reason=f"rolled back to v{target}", origin=origin)
     return move
+
+
+def alias_history(settings: Settings) -> list[dict[str, Any]]:
+    """The newest alias moves of the model (oldest first), as recorded on the registered model."""
+    return json.loads(client(settings).get_registered_model(settings.model_name).tags.get(HISTORY_TAG, "[]"))
 
 
 def load_booster(settings: Settings, ref: str):  # -> lightgbm.Booster

@@ -22,3 +22,14 @@
 {% macro decimal_text(column) -%}
     cast({{ column }} as decimal(18, 4))
 {%- endmacro %}
+
+
+{% macro is_product_code(column) -%}
+    {#- UCI Online Retail: a product stock code starts with five digits
+        (85048, 79323P); POST, M, C2, BANK CHARGES, TEST001 are not
+        products. Portable: no regex dialect needed. -#}
+    (
+        length({{ column }}) >= 5
+        and translate(substr({{ column }}, 1, 5), '0123456789', '') = ''
+    )
+{%- endmacro %}

@@ -19,6 +19,13 @@ EXPECTED_EDGES = {
     ("build_training_set", "train_evaluate"),
     ("train_evaluate", "register_model"),
     ("register_model", "promotion_gate"),
+    ("promotion_gate", "needs_approval"),
+    ("needs_approval", "approve_model"),
+    ("approve_model", "promote_champion"),
+    ("promotion_gate", "promote_champion"),
+    ("promote_champion", "record_rejection"),
+    ("promote_champion", "promotion_outcome"),
+    ("record_rejection", "promotion_outcome"),
 }
 
 

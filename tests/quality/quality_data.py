@@ -42,7 +42,9 @@ def raw_events(
             "user_id": [f"u{x}" for x in rng.integers(0, n_users, n)],
             "item_id": [f"i{x}" for x in rng.integers(0, n_items, n)],
             "event_type": kinds,
-            "event_at": [start + timedelta(minutes=int(m)) for m in rng.integers(0, 60 * 24 * 200, n)],
+            "event_at": [
+                start + timedelta(minutes=int(m)) for m in rng.integers(0, 60 * 24 * 200, n)
+            ],
             "session_id": [f"s{x}" for x in rng.integers(0, n // 5 + 1, n)],
             "quantity": np.where(kinds == "view", np.nan, rng.integers(1, 12, n)).astype("float64"),
             "price_amount": np.round(rng.uniform(0.5, 40.0, n), 2),
@@ -129,7 +131,13 @@ def read_alerts(settings: Settings) -> list[dict]:
 
 
 # --- marts --------------------------------------------------------------------------------------
-_SQL_TYPES = {"i": "bigint", "u": "bigint", "f": "double", "b": "boolean", "M": "timestamp"}
+_SQL_TYPES = {
+    "i": "bigint",
+    "u": "bigint",
+    "f": "double precision",
+    "b": "boolean",
+    "M": "timestamp",
+}
 
 
 def create_table(wh: Warehouse, table: str, frame: pd.DataFrame) -> None:
@@ -141,7 +149,12 @@ def create_table(wh: Warehouse, table: str, frame: pd.DataFrame) -> None:
 
 
 def mart_frames(
-    *, n_users: int = 30, n_items: int = 20, n_events: int = 400, seed: int = 1, pairs_per_snapshot: int | None = None
+    *,
+    n_users: int = 30,
+    n_items: int = 20,
+    n_events: int = 400,
+    seed: int = 1,
+    pairs_per_snapshot: int | None = None,
 ) -> dict[str, pd.DataFrame]:
     """A consistent, clean set of marts (the shapes of CONTRACTS.md) from random interactions."""
     rng = np.random.default_rng(seed)
@@ -176,8 +189,14 @@ def mart_frames(
             "price_amount": np.linspace(1, 20, n_items),
             "item_text": [f"item {i} gifts" for i in range(n_items)],
             "first_seen_at": t0,
-            "count_purchases": purchases.groupby("item_id").size().reindex(items, fill_value=0).to_numpy(),
-            "count_buyers": purchases.groupby("item_id")["user_id"].nunique().reindex(items, fill_value=0).to_numpy(),
+            "count_purchases": purchases.groupby("item_id")
+            .size()
+            .reindex(items, fill_value=0)
+            .to_numpy(),
+            "count_buyers": purchases.groupby("item_id")["user_id"]
+            .nunique()
+            .reindex(items, fill_value=0)
+            .to_numpy(),
         }
     )
     per_user = fct.groupby("user_id")
@@ -186,13 +205,25 @@ def mart_frames(
             "user_id": users,
             "first_event_at": per_user["event_at"].min().reindex(users).to_numpy(),
             "last_event_at": per_user["event_at"].max().reindex(users).to_numpy(),
-            "count_purchases": purchases.groupby("user_id").size().reindex(users, fill_value=0).to_numpy(),
-            "count_orders": purchases.groupby("user_id")["order_id"].nunique().reindex(users, fill_value=0).to_numpy(),
-            "spend_amount": (purchases["price_amount"] * purchases["quantity"]).groupby(purchases["user_id"]).sum().reindex(users, fill_value=0.0).to_numpy(),
+            "count_purchases": purchases.groupby("user_id")
+            .size()
+            .reindex(users, fill_value=0)
+            .to_numpy(),
+            "count_orders": purchases.groupby("user_id")["order_id"]
+            .nunique()
+            .reindex(users, fill_value=0)
+            .to_numpy(),
+            "spend_amount": (purchases["price_amount"] * purchases["quantity"])
+            .groupby(purchases["user_id"])
+            .sum()
+            .reindex(users, fill_value=0.0)
+            .to_numpy(),
         }
     )
     snapshots = [datetime(2010, 9, 1) + timedelta(days=7 * k) for k in range(4)]
-    uf = pd.DataFrame([(u, s) for s in snapshots for u in users], columns=["user_id", "event_timestamp"])
+    uf = pd.DataFrame(
+        [(u, s) for s in snapshots for u in users], columns=["user_id", "event_timestamp"]
+    )
     n = len(uf)
     uf = uf.assign(
         count_purchases_7d=rng.integers(0, 3, n),
@@ -207,7 +238,9 @@ def mart_frames(
         count_returns_90d=rng.integers(0, 2, n),
         days_since_last_purchase=np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 90, n)),
     )
-    itf = pd.DataFrame([(i, s) for s in snapshots for i in items], columns=["item_id", "event_timestamp"])
+    itf = pd.DataFrame(
+        [(i, s) for s in snapshots for i in items], columns=["item_id", "event_timestamp"]
+    )
     m = len(itf)
     itf = itf.assign(
         count_purchases_7d=rng.integers(0, 5, m),
@@ -253,15 +286,22 @@ def mart_frames(
     }
 
 
-def write_marts(settings: Settings, frames: dict[str, pd.DataFrame], *, staging: pd.DataFrame | None = None) -> None:
-    """Create the marts in schema main, and stg_raw__events as a view over a staging table."""
+def write_marts(
+    settings: Settings, frames: dict[str, pd.DataFrame], *, staging: pd.DataFrame | None = None
+) -> None:
+    """Create the marts (schema main, or public on PostgreSQL) and stg_raw__events as a view."""
     fct = frames.get("fct_interactions")
-    staging = staging if staging is not None else fct[["user_id", "item_id", "event_type", "event_at"]]
+    if staging is None:
+        staging = fct[["user_id", "item_id", "event_type", "event_at"]]
+    schema = "public" if settings.profile == "production" else "main"
     with Warehouse(settings) as wh:
         for table, frame in frames.items():
-            create_table(wh, f"main.{table}", frame)
-        create_table(wh, "main.staging_events_data", staging)
-        wh.execute("create or replace view main.stg_raw__events as select * from main.staging_events_data")
+            create_table(wh, f"{schema}.{table}", frame)
+        create_table(wh, f"{schema}.staging_events_data", staging)
+        wh.execute(
+            f"create or replace view {schema}.stg_raw__events as "
+            f"select * from {schema}.staging_events_data"
+        )
 
 
 # --- training sets -------------------------------------------------------------------------------
@@ -291,5 +331,10 @@ def training_frame(
             "item_features__trend_ratio": rng.lognormal(0.0, 0.4, n),
             "user_item_features__count_purchases": np.where(bought, rng.integers(1, 5, n), 0),
             "user_item_features__last_purchase_at": pd.Series(last).where(bought).to_numpy(),
+            # the ranker's numeric form of a feature timestamp: days before the label's time
+            "user_item_features__first_purchase_at_age_days": np.where(
+                bought, rng.uniform(1, 400, n), np.nan
+            ),
+            "window": groups % 2,
         }
     )

@@ -32,13 +32,22 @@ def test_clean_marts_pass(alerting_settings: Settings, webhook, smtp) -> None:
     assert enforced.alert_channels == []
     suites = {v["suite"] for v in result.statistics["validations"]}
     assert suites == {
-        "marts.fct_interactions", "marts.dim_items", "marts.dim_users", "marts.ml_user_features",
-        "marts.ml_item_features", "marts.ml_user_item_features", "marts.ml_ltr_labels", "marts.integrity",
+        "marts.fct_interactions",
+        "marts.dim_items",
+        "marts.dim_users",
+        "marts.ml_user_features",
+        "marts.ml_item_features",
+        "marts.ml_user_item_features",
+        "marts.ml_ltr_labels",
+        "marts.integrity",
     }
     assert result.statistics["integrity"] == {
-        "fct_rows_item_missing_in_dim_items": 0, "fct_rows_user_missing_in_dim_users": 0,
-        "labels_item_missing_in_dim_items": 0, "labels_user_missing_in_dim_users": 0,
-        "staging_items_lost": 0, "staging_users_lost": 0,
+        "fct_rows_item_missing_in_dim_items": 0,
+        "fct_rows_user_missing_in_dim_users": 0,
+        "labels_item_missing_in_dim_items": 0,
+        "labels_user_missing_in_dim_users": 0,
+        "staging_items_lost": 0,
+        "staging_users_lost": 0,
     }
     assert read_alerts(alerting_settings) == [] and webhook.bodies == [] and smtp.messages == []
     assert data_docs_index(alerting_settings).is_file() and Path(result.data_docs_path).is_file()
@@ -84,8 +93,17 @@ def test_referential_integrity_and_lost_entities(settings: Settings) -> None:
     frames["dim_users"] = frames["dim_users"].iloc[2:]  # two users dropped by the mart
     staging = frames["fct_interactions"][["user_id", "item_id", "event_type", "event_at"]].copy()
     staging = pd.concat(
-        [staging, pd.DataFrame({"user_id": ["p99999"], "item_id": ["i-only-in-staging"],
-                                "event_type": ["view"], "event_at": [pd.Timestamp("2010-05-01")]})],
+        [
+            staging,
+            pd.DataFrame(
+                {
+                    "user_id": ["p99999"],
+                    "item_id": ["i-only-in-staging"],
+                    "event_type": ["view"],
+                    "event_at": [pd.Timestamp("2010-05-01")],
+                }
+            ),
+        ],
         ignore_index=True,
     )
     write_marts(settings, frames, staging=staging)
@@ -96,14 +114,19 @@ def test_referential_integrity_and_lost_entities(settings: Settings) -> None:
     dropped = ["p00000", "p00001"]
     assert integrity == {
         "fct_rows_item_missing_in_dim_items": 3,
-        "fct_rows_user_missing_in_dim_users": int(frames["fct_interactions"]["user_id"].isin(dropped).sum()),
-        "labels_user_missing_in_dim_users": int(frames["ml_ltr_labels"]["user_id"].isin(dropped).sum()),
+        "fct_rows_user_missing_in_dim_users": int(
+            frames["fct_interactions"]["user_id"].isin(dropped).sum()
+        ),
+        "labels_user_missing_in_dim_users": int(
+            frames["ml_ltr_labels"]["user_id"].isin(dropped).sum()
+        ),
         "staging_items_lost": 2,  # i-ghost and i-only-in-staging
         "staging_users_lost": 3,  # 31 users in staging, 28 in dim_users
     }
     assert all(
         f.expectation == "expect_column_max_to_be_between" and f.threshold == {"max_value": 0}
-        for f in result.failures if f.suite == "marts.integrity"
+        for f in result.failures
+        if f.suite == "marts.integrity"
     )
 
 
@@ -119,10 +142,30 @@ def test_feature_values_out_of_range_and_all_null(settings: Settings) -> None:
     result, _ = _gate(settings)
 
     assert {
-        ("marts.ml_user_features", "expect_column_values_to_be_between", "count_purchases_30d", "error"),
-        ("marts.ml_user_features", "expect_column_values_to_be_between", "spend_amount_90d", "error"),
-        ("marts.ml_item_features", "expect_column_values_to_be_between", "return_rate_90d", "error"),
-        ("marts.ml_item_features", "expect_column_proportion_of_non_null_values_to_be_between", "trend_ratio", "error"),
+        (
+            "marts.ml_user_features",
+            "expect_column_values_to_be_between",
+            "count_purchases_30d",
+            "error",
+        ),
+        (
+            "marts.ml_user_features",
+            "expect_column_values_to_be_between",
+            "spend_amount_90d",
+            "error",
+        ),
+        (
+            "marts.ml_item_features",
+            "expect_column_values_to_be_between",
+            "return_rate_90d",
+            "error",
+        ),
+        (
+            "marts.ml_item_features",
+            "expect_column_proportion_of_non_null_values_to_be_between",
+            "trend_ratio",
+            "error",
+        ),
         ("marts.dim_users", "expect_column_values_to_be_between", "spend_amount", "error"),
     } == failed(result)
     rate = next(f for f in result.failures if f.column == "return_rate_90d")
@@ -169,3 +212,22 @@ def test_empty_mart_is_an_error(settings: Settings) -> None:
 
     empty = [f for f in result.failures if f.expectation == "expect_table_row_count_to_be_between"]
     assert [(f.suite, f.observed) for f in empty] == [("marts.ml_item_features", 0)]
+
+
+def test_large_marts_are_checked_on_a_recorded_sample(settings: Settings, monkeypatch) -> None:
+    from recops.quality import checkpoints
+
+    monkeypatch.setattr(checkpoints, "MART_SAMPLE_ABOVE_ROWS", 380)
+    monkeypatch.setattr(checkpoints, "MART_SAMPLE_ROWS", 200)
+    frames = mart_frames(n_events=400)
+    assert max(len(f) for t, f in frames.items() if t != "fct_interactions") < 380
+    write_marts(settings, frames)
+
+    result = validate_marts(settings, run_id=RUN)
+
+    assert result.success
+    assert result.statistics["sampled"] == {"fct_interactions": {"rows": 400, "checked": 200}}
+    fct = next(
+        v for v in result.statistics["validations"] if v["suite"] == "marts.fct_interactions"
+    )
+    assert fct["rows"] == 200

@@ -54,7 +54,9 @@ def assert_alerted(
     assert alert["severity"] == severity
     assert batch_id in alert["batch_ids"]
     assert alert["quarantined_batch_ids"] == ([batch_id] if quarantined else [])
-    hit = [f for f in alert["failures"] if f["expectation"] == expectation and f["column"] == column]
+    hit = [
+        f for f in alert["failures"] if f["expectation"] == expectation and f["column"] == column
+    ]
     assert hit, alert["failures"]
     assert hit[0]["batch_id"] == batch_id
     assert hit[0]["severity"] == severity
@@ -78,7 +80,10 @@ def assert_alerted(
     mail = smtp.messages[0]
     assert mail["Subject"].startswith(f"[RecOps {severity.upper()}]")
     assert RUN in mail["Subject"]
-    assert smtp.envelopes[0] == ("recops@example.test", ["oncall@example.test", "data@example.test"])
+    assert smtp.envelopes[0] == (
+        "recops@example.test",
+        ["oncall@example.test", "data@example.test"],
+    )
     text = mail.get_body(preferencelist=("plain",)).get_content()
     assert expectation in text and batch_id in text and alert["data_docs"] in text
     attached = next(mail.iter_attachments())
@@ -116,7 +121,11 @@ BAD_BATCHES: dict[str, tuple[Callable[[pd.DataFrame], None], str, str | None]] =
     "unknown event type": (_unknown_event_type, "expect_column_values_to_be_in_set", "event_type"),
     "future timestamps": (_future_timestamps, "expect_column_max_to_be_between", "event_at"),
     "before shop start": (_before_shop_start, "expect_column_min_to_be_between", "event_at"),
-    "duplicated rows": (_duplicated_rows, "expect_compound_columns_to_be_unique", "source_file, source_row"),
+    "duplicated rows": (
+        _duplicated_rows,
+        "expect_compound_columns_to_be_unique",
+        "source_file, source_row",
+    ),
     "implausible quantity": (_huge_quantity, "expect_column_values_to_be_between", "quantity"),
 }
 
@@ -163,8 +172,14 @@ def test_bad_batch_is_quarantined_and_alerted(
     assert expectation in reason and RUN in reason
     assert raw_rows(alerting_settings, "b-bad") == 300  # raw rows are kept
     assert_alerted(
-        alerting_settings, webhook, smtp, severity="error", expectation=expectation, column=column,
-        batch_id="b-bad", quarantined=True,
+        alerting_settings,
+        webhook,
+        smtp,
+        severity="error",
+        expectation=expectation,
+        column=column,
+        batch_id="b-bad",
+        quarantined=True,
     )
     assert data_docs_index(alerting_settings).is_file()
 
@@ -174,7 +189,9 @@ def test_future_timestamp_is_relative_to_the_data_interval_end(settings: Setting
     load_batch(settings, "b-1", events)
     newest = events["event_at"].max()
 
-    early = validate_raw_batches(settings, ["b-1"], run_id="r-early", as_of=newest - timedelta(hours=1))
+    early = validate_raw_batches(
+        settings, ["b-1"], run_id="r-early", as_of=newest - timedelta(hours=1)
+    )
     late = validate_raw_batches(settings, ["b-1"], run_id="r-late", as_of=newest)
 
     future = [f for f in early.failures if f.expectation == "expect_column_max_to_be_between"]
@@ -199,7 +216,11 @@ def test_nulls_in_keys(alerting_settings: Settings, webhook, smtp) -> None:
 
     result = validate_raw_batches(alerting_settings, ["b-nulls"], run_id=RUN, as_of=AS_OF)
 
-    nulls = {f.column: f for f in result.failures if f.expectation == "expect_column_values_to_not_be_null"}
+    nulls = {
+        f.column: f
+        for f in result.failures
+        if f.expectation == "expect_column_values_to_not_be_null"
+    }
     assert set(nulls) == {"item_id", "event_at"}
     assert nulls["item_id"].observed["unexpected_count"] == 5
     assert nulls["event_at"].observed["unexpected_count"] == 2
@@ -209,25 +230,44 @@ def test_nulls_in_keys(alerting_settings: Settings, webhook, smtp) -> None:
     assert batch_status(alerting_settings, "b-nulls")[0] == "quarantined"
     assert raw_rows(alerting_settings, "b-nulls") == 200
     assert_alerted(
-        alerting_settings, webhook, smtp, severity="error", expectation="expect_column_values_to_not_be_null",
-        column="item_id", batch_id="b-nulls", quarantined=True,
+        alerting_settings,
+        webhook,
+        smtp,
+        severity="error",
+        expectation="expect_column_values_to_not_be_null",
+        column="item_id",
+        batch_id="b-nulls",
+        quarantined=True,
     )
 
 
-def test_schema_change_missing_and_renamed_column(alerting_settings: Settings, webhook, smtp) -> None:
+def test_schema_change_missing_and_renamed_column(
+    alerting_settings: Settings, webhook, smtp
+) -> None:
     load_batch(alerting_settings, "b-old", raw_events("b-old", 200))
     with Warehouse(alerting_settings) as wh:
         wh.execute("alter table raw.events drop column country")
         wh.execute("alter table raw.events rename column price_amount to price")
-    events = raw_events("b-new", 200).drop(columns=["country"]).rename(columns={"price_amount": "price"})
+    events = (
+        raw_events("b-new", 200).drop(columns=["country"]).rename(columns={"price_amount": "price"})
+    )
     with Warehouse(alerting_settings) as wh:
         wh.append_df("raw.events", events)
         wh.append_df(
             "raw.batches",
             pd.DataFrame(
-                {"batch_id": ["b-new"], "source": ["events"], "files": ["[]"], "rows_in": [200],
-                 "rows_loaded": [200], "rows_quarantined": [0], "quarantine_reasons": ["{}"],
-                 "status": ["loaded"], "status_reason": [None], "ingested_at": [AS_OF + timedelta(hours=1)]}
+                {
+                    "batch_id": ["b-new"],
+                    "source": ["events"],
+                    "files": ["[]"],
+                    "rows_in": [200],
+                    "rows_loaded": [200],
+                    "rows_quarantined": [0],
+                    "quarantine_reasons": ["{}"],
+                    "status": ["loaded"],
+                    "status_reason": [None],
+                    "ingested_at": [AS_OF + timedelta(hours=1)],
+                }
             ),
         )
 
@@ -239,7 +279,11 @@ def test_schema_change_missing_and_renamed_column(alerting_settings: Settings, w
     assert set(mismatch["missing"]) == {"country", "price_amount"}
     assert mismatch["unexpected"] == ["price"]
     # the expectations on the vanished columns fail too (with GX's exception as observed value)
-    lost = {f.column for f in result.failures if isinstance(f.observed, dict) and "exception" in f.observed}
+    lost = {
+        f.column
+        for f in result.failures
+        if isinstance(f.observed, dict) and "exception" in f.observed
+    }
     assert {"country", "price_amount"} <= lost
     with pytest.raises(QualityGateError, match="expect_table_columns_to_match_set"):
         enforce(result, alerting_settings, stage="raw")
@@ -247,8 +291,14 @@ def test_schema_change_missing_and_renamed_column(alerting_settings: Settings, w
     assert batch_status(alerting_settings, "b-old")[0] == "loaded"
     assert raw_rows(alerting_settings, "b-new") == 200
     assert_alerted(
-        alerting_settings, webhook, smtp, severity="error", expectation="expect_table_columns_to_match_set",
-        column=None, batch_id="b-new", quarantined=True,
+        alerting_settings,
+        webhook,
+        smtp,
+        severity="error",
+        expectation="expect_table_columns_to_match_set",
+        column=None,
+        batch_id="b-new",
+        quarantined=True,
     )
 
 
@@ -261,13 +311,17 @@ def test_changed_column_type_fails_schema(settings: Settings) -> None:
     result = validate_raw_batches(settings, ["b-typed"], run_id=RUN, as_of=AS_OF)
 
     typed = [f for f in result.failures if f.expectation == "expect_column_type_to_be"]
-    assert [(f.column, f.observed, f.threshold["type_"]) for f in typed] == [("quantity", "object", "float64")]
+    assert [(f.column, f.observed, f.threshold["type_"]) for f in typed] == [
+        ("quantity", "object", "float64")
+    ]
 
 
 def _history(settings: Settings, rows: list[int]) -> None:
     for k, n in enumerate(rows):
         bid = f"h-{k}"
-        load_batch(settings, bid, raw_events(bid, n, seed=k), ingested_at=AS_OF - timedelta(days=10 - k))
+        load_batch(
+            settings, bid, raw_events(bid, n, seed=k), ingested_at=AS_OF - timedelta(days=10 - k)
+        )
 
 
 def test_row_count_drop_of_90_percent(alerting_settings: Settings, webhook, smtp) -> None:
@@ -287,14 +341,26 @@ def test_row_count_drop_of_90_percent(alerting_settings: Settings, webhook, smtp
     assert batch_status(alerting_settings, "b-small")[0] == "quarantined"
     assert raw_rows(alerting_settings, "b-small") == 100
     assert_alerted(
-        alerting_settings, webhook, smtp, severity="error", expectation="expect_table_row_count_to_be_between",
-        column=None, batch_id="b-small", quarantined=True,
+        alerting_settings,
+        webhook,
+        smtp,
+        severity="error",
+        expectation="expect_table_row_count_to_be_between",
+        column=None,
+        batch_id="b-small",
+        quarantined=True,
     )
 
 
 def test_row_count_within_tolerance_and_quarantined_history_ignored(settings: Settings) -> None:
     _history(settings, [1000, 1000, 1000])
-    load_batch(settings, "h-bad", raw_events("h-bad", 10), ingested_at=AS_OF - timedelta(days=1), status="quarantined")
+    load_batch(
+        settings,
+        "h-bad",
+        raw_events("h-bad", 10),
+        ingested_at=AS_OF - timedelta(days=1),
+        status="quarantined",
+    )
     load_batch(settings, "b-ok", raw_events("b-ok", 700, seed=5))
 
     result = validate_raw_batches(settings, ["b-ok"], run_id=RUN, as_of=AS_OF)
@@ -313,7 +379,9 @@ def test_redelivered_batch_is_quarantined(alerting_settings: Settings, webhook, 
     result = validate_raw_batches(alerting_settings, ["b-2"], run_id=RUN, as_of=AS_OF)
 
     dup = [f for f in result.failures if f.column == "duplicate_of_batch_id"]
-    assert [(f.expectation, f.severity) for f in dup] == [("expect_column_values_to_be_null", "error")]
+    assert [(f.expectation, f.severity) for f in dup] == [
+        ("expect_column_values_to_be_null", "error")
+    ]
     assert dup[0].observed["unexpected_count"] == 300
     assert dup[0].observed["examples"][0] == "b-1"
     with pytest.raises(QualityGateError):
@@ -322,8 +390,14 @@ def test_redelivered_batch_is_quarantined(alerting_settings: Settings, webhook, 
     assert batch_status(alerting_settings, "b-1")[0] == "loaded"
     assert raw_rows(alerting_settings, "b-2") == 300
     assert_alerted(
-        alerting_settings, webhook, smtp, severity="error", expectation="expect_column_values_to_be_null",
-        column="duplicate_of_batch_id", batch_id="b-2", quarantined=True,
+        alerting_settings,
+        webhook,
+        smtp,
+        severity="error",
+        expectation="expect_column_values_to_be_null",
+        column="duplicate_of_batch_id",
+        batch_id="b-2",
+        quarantined=True,
     )
 
 
@@ -337,19 +411,29 @@ def test_partial_overlap_only_warns(alerting_settings: Settings, webhook, smtp) 
     result = validate_raw_batches(alerting_settings, ["b-2"], run_id=RUN, as_of=AS_OF)
     enforced = enforce(result, alerting_settings, stage="raw")  # no raise: warnings only
 
-    assert failed(result) == {("raw.events", "expect_column_values_to_be_null", "duplicate_of_batch_id", "warning")}
+    assert failed(result) == {
+        ("raw.events", "expect_column_values_to_be_null", "duplicate_of_batch_id", "warning")
+    }
     assert result.failures[0].observed["unexpected_count"] == 30
     assert result.passed_gate and not result.success
     assert enforced.alert_channels == ["jsonl", "webhook", "email"]
     assert batch_status(alerting_settings, "b-2")[0] == "loaded"
     assert_alerted(
-        alerting_settings, webhook, smtp, severity="warning", expectation="expect_column_values_to_be_null",
-        column="duplicate_of_batch_id", batch_id="b-2", quarantined=False,
+        alerting_settings,
+        webhook,
+        smtp,
+        severity="warning",
+        expectation="expect_column_values_to_be_null",
+        column="duplicate_of_batch_id",
+        batch_id="b-2",
+        quarantined=False,
     )
 
 
 def test_only_the_bad_batch_of_several_is_quarantined(settings: Settings) -> None:
-    load_batch(settings, "b-good", raw_events("b-good", 200), ingested_at=AS_OF - timedelta(hours=2))
+    load_batch(
+        settings, "b-good", raw_events("b-good", 200), ingested_at=AS_OF - timedelta(hours=2)
+    )
     bad = raw_events("b-bad", 200, seed=3)
     _negative_prices(bad)
     load_batch(settings, "b-bad", bad)

@@ -40,6 +40,37 @@ renamed as (
 
 ),
 
+suppressed as (
+
+    -- customers erased by `recops forget`: their events up to the erasure
+    select
+        user_key,
+        suppressed_before
+    from {{ source('raw', 'suppressed_users') }}
+
+),
+
+kept as (
+
+    select renamed.*
+    from renamed
+    where
+        -- UCI Online Retail: items are product stock codes (five digits
+        -- first); POST, M, C2, BANK CHARGES, TEST001, ... stay in raw only
+        (
+            coalesce(renamed.source, '') != 'online_retail'
+            or {{ is_product_code('renamed.item_id') }}
+        )
+        and not exists (
+            select 1
+            from suppressed
+            where
+                suppressed.user_key = renamed.user_id
+                and renamed.event_at <= suppressed.suppressed_before
+        )
+
+),
+
 keyed as (
 
     -- the dedup key: same user, item, type, time, order, quantity, price
@@ -54,7 +85,7 @@ keyed as (
             decimal_text('quantity'),
             decimal_text('price_amount'),
         ]) }} as event_id
-    from renamed
+    from kept
 
 ),
 

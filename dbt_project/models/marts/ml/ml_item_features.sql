@@ -119,8 +119,20 @@ item_features as (
         coalesce(
             catalogue.price_amount, window_features.median_price_amount_90d
         ) as price_amount,
-        cast(window_features.count_returns_90d as double precision)
-        / nullif(window_features.count_purchases_90d, 0) as return_rate_90d
+        -- capped at 1: a UCI cancellation may undo a purchase older than
+        -- the 90 days, so returns can outnumber the window's purchases
+        case
+            when window_features.count_purchases_90d > 0
+                then
+                    least(
+                        cast(
+                            window_features.count_returns_90d
+                            as double precision
+                        )
+                        / window_features.count_purchases_90d,
+                        1.0
+                    )
+        end as return_rate_90d
     from window_features
     left join catalogue
         on window_features.item_id = catalogue.item_id

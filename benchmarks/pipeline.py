@@ -1,0 +1,157 @@
+"""Pipeline benchmark: wall time and peak memory of every stage, and in total.
+
+Runs the same stage functions the ``recops_pipeline`` tasks call, each in a fresh child process
+(so each stage's peak RSS is its own), on a temporary ``RECOPS_HOME``:
+
+    python benchmarks/pipeline.py --events 100000        # synthetic shop of ~100k events
+    python benchmarks/pipeline.py --source online_retail --data PATH --cutoff 2010-11-01
+    python benchmarks/pipeline.py --quick                # small synthetic shop (CI)
+
+Prints a table and a JSON document (also written with --json-out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+QUALITY_STAGES = {"validate_raw", "validate_marts", "validate_training_set"}
+
+
+def _child(stage: str, kwargs: dict[str, Any], home: str, queue: mp.Queue) -> None:
+    os.environ["RECOPS_HOME"] = home
+    from recops import pipeline
+    from recops.ingestion.synthetic import write_shop
+
+    start = time.perf_counter()
+    try:
+        if stage == "generate":
+            out = write_shop(Path(kwargs["out"]), users=kwargs["users"], items=kwargs["items"],
+                             days=kwargs["days"], seed=42, fmt="parquet")
+        else:
+            out = getattr(pipeline, kwargs.pop("_fn"))(**kwargs)
+        error = None
+    except Exception as exc:  # reported, then the benchmark stops
+        out, error = None, f"{type(exc).__name__}: {exc}"
+    wall = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"stage": stage, "wall_s": wall, "peak_mb": peak_mb, "result": out, "error": error})
+
+
+def run_stage(stage: str, kwargs: dict[str, Any], home: Path) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(stage, kwargs, str(home), queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    if out["error"]:
+        raise RuntimeError(f"stage {stage} failed: {out['error']}")
+    return out
+
+
+def shop_size(events: int) -> dict[str, int]:
+    """Users, items and days for a synthetic shop of about ``events`` events (~0.5 x users x days)."""
+    days = 120
+    users = max(50, int(events / (0.5 * days)))
+    return {"users": users, "items": max(50, min(20000, users // 2)), "days": days}
+
+
+def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
+    from recops.pipeline import newest_event_in_file
+
+    rows: list[dict[str, Any]] = []
+    if args.source == "events":
+        shop = home / "shop"
+        rows.append(run_stage("generate", {"out": str(shop), **shop_size(args.events)}, home))
+        data, catalog = str(shop / "events.parquet"), str(shop / "catalog.parquet")
+    else:
+        data, catalog = str(Path(args.data).resolve()), None
+    newest = newest_event_in_file(args.source, Path(data))
+    end = datetime.combine(newest.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    run_id = f"bench-{int(time.time())}"
+
+    def stage(name: str, fn: str, **kwargs: Any) -> Any:
+        out = run_stage(name, {"_fn": fn, **kwargs}, home)
+        rows.append(out)
+        return out["result"]
+
+    ingested = stage("ingest", "ingest_stage", source=args.source, data_path=data, catalog_path=catalog)
+    stage("validate_raw", "validate_raw_stage", ingested=ingested, run_id=run_id, as_of=end)
+    transformed = stage("dbt_build", "transform_stage", cutoff=args.cutoff)
+    stage("validate_marts", "validate_marts_stage", run_id=run_id)
+    stage("features", "features_stage", interval_start=end, interval_end=end)
+    ts = stage("training_set", "training_set_stage", cutoff=transformed["cutoff"], run_id=run_id)
+    stage("validate_training_set", "validate_training_set_stage", training_set=ts, run_id=run_id)
+    trained = stage("train_evaluate", "train_stage", training_set=ts)
+    candidate = stage("register", "register_stage", trained=trained, context={"data_interval_end": end.isoformat()})
+    stage("promotion_gate", "gate_stage", candidate=candidate, auto_promote=True)
+    return rows
+
+
+def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    total = sum(r["wall_s"] for r in rows if r["stage"] != "generate")
+    quality = sum(r["wall_s"] for r in rows if r["stage"] in QUALITY_STAGES)
+    ranker = next((r["result"]["metrics"]["ranker"] for r in rows if r["stage"] == "train_evaluate"), {})
+    return {
+        **meta,
+        "stages": [{"stage": r["stage"], "wall_s": round(r["wall_s"], 2), "peak_mb": round(r["peak_mb"], 1)} for r in rows],
+        "pipeline_wall_s": round(total, 2),
+        "pipeline_peak_mb": round(max((r["peak_mb"] for r in rows), default=0.0), 1),
+        "quality_wall_s": round(quality, 2),
+        "quality_share": round(quality / total, 4) if total else None,
+        "ranker": ranker,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000, help="Synthetic shop size (events).")
+    parser.add_argument("--source", default="events", choices=["events", "online_retail", "movielens"])
+    parser.add_argument("--data", help="Input file/folder for --source online_retail/movielens.")
+    parser.add_argument("--cutoff", help="Evaluation cutoff (YYYY-MM-DD).")
+    parser.add_argument("--quick", action="store_true", help="A small synthetic shop (~15k events).")
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary RECOPS_HOME.")
+    args = parser.parse_args()
+    if args.quick:
+        args.events, args.source = 15_000, "events"
+    if args.source != "events" and not args.data:
+        parser.error("--data is required with --source online_retail/movielens")
+    home = Path(tempfile.mkdtemp(prefix="recops-bench-"))
+    console = Console(stderr=True)
+    with console.status(f"benchmarking the pipeline in {home} ..."):
+        rows = benchmark(args, home)
+    meta = {"source": args.source, "events": args.events if args.source == "events" else None,
+            "data": args.data, "cutoff": args.cutoff, "cpu_count": os.cpu_count()}
+    result = report(rows, meta)
+    table = Table(title=f"recops pipeline benchmark ({args.source}{'' if args.data else f', {args.events:,} events'})")
+    for col in ("stage", "wall s", "peak MB"):
+        table.add_column(col, justify="right" if col != "stage" else "left")
+    for r in result["stages"]:
+        table.add_row(r["stage"], f"{r['wall_s']:.2f}", f"{r['peak_mb']:.0f}")
+    table.add_row("total (without generate)", f"{result['pipeline_wall_s']:.2f}", f"{result['pipeline_peak_mb']:.0f}")
+    Console().print(table)
+    print(f"quality checks: {result['quality_wall_s']:.2f} s = {100 * (result['quality_share'] or 0):.1f}% of the pipeline")
+    print(json.dumps(result, indent=2, default=str))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=2, default=str))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""Against a running Airflow (``recops airflow up``), through its REST API as the UI uses it:
+trigger ``recops_pipeline`` with params, wait for the approval, answer it, and check where the
+MLflow aliases went; a gate failure; Ctrl-C; a rejection; a rollback picked up by a running API.
+
+One Airflow and one full pipeline run serve the whole module (each full run costs ~3 minutes on
+two cores). Later scenarios make a new candidate by clearing ``register_model`` and what follows
+in that run (the UI's "Clear" button): the trained booster is registered again as a new version,
+identical to the first. Under the default gate (min NDCG@10 gain 0) such a candidate fails the
+gate; after a restart with ``RECOPS_PROMOTION_MIN_NDCG_GAIN=-1`` it passes and reaches the
+approvers. The tests run in file order and build on each other.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from airflow_proc import ARTIFACTS, RECOPS, AirflowUp, free_port, port_open, recops_env
+from chromium_driver import Browser, chromium_path
+
+from recops.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+
+DAG = "recops_pipeline"
+ROLLBACK_DAG = "recops_rollback"
+RUN = "approval_flow"
+APPROVE = "approve_model"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("airflow-home")
+
+
+@pytest.fixture(scope="module")
+def settings(home: Path) -> Settings:
+    import os
+
+    return Settings(home=home, user_salt=os.environ["RECOPS_USER_SALT"])
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from recops.ingestion.synthetic import write_shop
+
+    return write_shop(tmp_path_factory.mktemp("shop"), users=300, items=150, days=90, seed=42)
+
+
+@pytest.fixture(scope="module")
+def airflow(home: Path):
+    up = AirflowUp(home, free_port())
+    up.start()
+    up.rest.wait_for_dags({DAG, ROLLBACK_DAG})
+    yield up
+    up.stop()
+
+
+@pytest.fixture(scope="module")
+def flow() -> dict:
+    """What the scenarios hand on to each other."""
+    return {}
+
+
+def aliases(settings: Settings) -> dict[str, str | None]:
+    from recops.promotion import champion_summary
+
+    return champion_summary(settings)
+
+
+def version_tags(settings: Settings, version: str) -> dict[str, str]:
+    from recops.training.registry import client
+
+    return client(settings).get_model_version(settings.model_name, version).tags
+
+
+def alerts(settings: Settings) -> list[dict]:
+    path = settings.alerts_path
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def new_candidate(airflow: AirflowUp) -> None:
+    """Register the run's booster again as a new version and re-run the promotion tasks."""
+    cleared = airflow.rest.clear(DAG, RUN, ["register_model"])
+    assert {"register_model", "promotion_gate", APPROVE, "promote_champion"} <= set(cleared)
+
+
+def test_trigger_form_params_and_bad_values_refused(airflow: AirflowUp) -> None:
+    rest = airflow.rest
+    params = rest.http.get(f"/dags/{DAG}/details").json()["params"]
+    assert params["auto_promote"]["value"] is False
+    for name in ("cutoff", "source", "data_path", "auto_promote", "approvers"):
+        assert params[name]["description"], name
+        assert params[name]["schema"].get("title"), name
+    assert params["cutoff"]["schema"]["format"] == "date"
+    bad = [
+        {"source": "excel-sheet"},
+        {"cutoff": "last tuesday"},
+        {"auto_promote": "yes please"},
+        {"approvers": "admin"},
+    ]
+    for conf in bad:
+        response = rest.trigger(DAG, conf=conf)
+        assert response.status_code == 400, (conf, response.text)
+        assert "Invalid input for param" in response.json()["detail"], response.text
+    assert rest.http.get(f"/dags/{DAG}/dagRuns").json()["total_entries"] == 0
+
+
+def test_approval_waits_in_the_ui_then_approve_promotes(
+    airflow: AirflowUp, shop: dict, settings: Settings, flow: dict, needs_service
+) -> None:
+    rest = airflow.rest
+    newest = datetime.fromisoformat(shop["newest_event_at"]).astimezone(UTC)
+    logical = datetime.combine(newest.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    started = time.monotonic()
+    response = rest.trigger(
+        DAG,
+        run_id=RUN,
+        logical_date=logical.isoformat(),
+        conf={
+            "source": "events",
+            "data_path": shop["events"],
+            "catalog_path": shop["catalog"],
+            "cutoff": None,
+            "auto_promote": False,
+            "approvers": ["admin"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    states = rest.wait(DAG, RUN, task_id=APPROVE, task_state="awaiting_input", timeout_s=720)
+    flow["pipeline_s"] = round(time.monotonic() - started)
+    assert states["promotion_gate"] == "success" and states["needs_approval"] == "success"
+    assert states["promote_champion"] is None and states["record_rejection"] is None
+
+    request = rest.hitl(DAG, RUN, APPROVE)
+    assert request["subject"] == f"Promote {settings.model_name} v1 to champion? (current: no champion yet)"
+    assert request["options"] == ["Approve", "Reject"] and request["defaults"] == ["Reject"]
+    assert request["assigned_users"] == [{"id": "admin", "name": "admin"}]
+    assert "| ndcg@10 (all users) |" in request["body"] and "cold users" in request["body"]
+    assert "#/experiments/" in request["body"] and "/runs/" in request["body"]
+    assert request["response_received"] is False
+    assert aliases(settings)["challenger"] == "1" and aliases(settings)["champion"] is None
+
+    binary = chromium_path()
+    needs_service("chromium", binary is not None, "no chromium binary")
+    with Browser(binary) as browser:
+        browser.login_airflow(airflow.rest.url, airflow.rest.username, airflow.rest.password)
+        browser.goto(f"{airflow.rest.url}/dags/{DAG}/runs/{RUN}/tasks/{APPROVE}/required_actions")
+        text = browser.wait_for_text(request["subject"], timeout_s=90)
+        browser.wait_for_text("ndcg@10 heavy buyers", timeout_s=30)
+        time.sleep(1)  # let the grid finish painting
+        shot = browser.screenshot(ARTIFACTS / "airflow-approval-pending.png")
+        (ARTIFACTS / "airflow-approval-pending.txt").write_text(browser.text())
+        text = browser.text()
+    assert shot.stat().st_size > 10_000
+    assert "Awaiting Input" in text and "Required Action" in text
+    for expected in (request["subject"], "Approve", "Reject", "Reason", APPROVE, "promotion_gate"):
+        assert expected in text, expected
+
+    answer = rest.respond(DAG, RUN, APPROVE, "Approve", {"reason": "beats nothing, ships"})
+    assert answer.status_code == 200, answer.text
+    states = rest.wait(DAG, RUN, timeout_s=300)
+    assert rest.run(DAG, RUN)["state"] == "success", states
+    assert states[APPROVE] == "success" and states["promote_champion"] == "success"
+    assert states["record_rejection"] == "skipped" and states["promotion_outcome"] == "success"
+    assert aliases(settings) == {"champion": "1", "previous": None, "challenger": None, "rejected": None}
+    tags = version_tags(settings, "1")
+    assert tags["alias.champion.by"] == "admin"
+    assert tags["alias.champion.reason"] == "approved in Airflow by admin: beats nothing, ships"
+    assert tags["alias.champion.origin"] == f"{DAG}/{RUN}"
+    assert tags["alias.champion.from_run"] == tags["recops.run_id"]
+    for key in ("recops.cutoff", "recops.data_interval", "recops.dbt", "recops.gx", "recops.feature_service",
+                "metric.ndcg_at_10", "metric.slice.cold_users.ndcg_at_10", "recops.gate"):
+        assert tags.get(key), key
+    assert rest.xcom(DAG, RUN, "promotion_outcome")["champion"] == "1"
+
+
+def test_candidate_failing_the_gate_is_rejected_without_asking(
+    airflow: AirflowUp, settings: Settings
+) -> None:
+    rest = airflow.rest
+    alerts_before = len(alerts(settings))
+    new_candidate(airflow)
+    states = rest.wait(DAG, RUN, timeout_s=300)
+    assert rest.run(DAG, RUN)["state"] == "success", states
+    assert states["promotion_gate"] == "success" and states["needs_approval"] == "success"
+    for skipped in (APPROVE, "promote_champion", "record_rejection", "promotion_outcome"):
+        assert states[skipped] == "skipped", (skipped, states)
+    assert rest.xcom(DAG, RUN, "promotion_gate", key="action") == "rejected"
+
+    assert aliases(settings) == {"champion": "1", "previous": None, "challenger": None, "rejected": "2"}
+    tags = version_tags(settings, "2")
+    assert tags["recops.decision"] == "rejected" and tags["recops.gate"] == "failed"
+    assert tags["recops.decision_reason"].startswith("promotion gate failed: overall ndcg@10")
+    assert "gain > 0.0000: FAILED" in tags["recops.decision_reason"]
+    assert tags["alias.rejected.by"] == "recops-pipeline"
+
+    new_alerts = alerts(settings)[alerts_before:]
+    assert len(new_alerts) == 1, new_alerts
+    alert = new_alerts[0]
+    assert alert["stage"] == "promotion_gate" and alert["run_id"] == RUN and alert["severity"] == "error"
+    assert "v2" in alert["title"] and "champion v1 stays" in alert["title"]
+    assert [f["column"] for f in alert["failures"]] == ["overall"]
+    assert alert["failures"][0]["observed"]["delta"] == pytest.approx(0.0)
+
+
+def test_ctrl_c_stops_airflow_and_a_restart_applies_new_gate_settings(airflow: AirflowUp) -> None:
+    assert airflow.stop() == 0
+    assert not airflow.endpoint_file.exists()
+    assert not port_open(airflow.port)
+    # permissive gate: an unchanged model now passes, so the approvers are asked
+    rest = airflow.start(RECOPS_PROMOTION_MIN_NDCG_GAIN="-1")
+    rest.wait_for_dags({DAG, ROLLBACK_DAG})
+    assert rest.run(DAG, RUN)["state"] == "success"
+
+
+def test_rejection_keeps_the_champion_and_records_why(airflow: AirflowUp, settings: Settings) -> None:
+    rest = airflow.rest
+    new_candidate(airflow)
+    rest.wait(DAG, RUN, task_id=APPROVE, task_state="awaiting_input", timeout_s=300)
+    request = rest.hitl(DAG, RUN, APPROVE)
+    assert request["subject"] == f"Promote {settings.model_name} v3 to champion? (current: v1)"
+    assert "| candidate v3 | champion v1 |" in request["body"]
+    assert aliases(settings)["challenger"] == "3"
+
+    answer = rest.respond(DAG, RUN, APPROVE, "Reject", {"reason": "hold until the sale ends"})
+    assert answer.status_code == 200, answer.text
+    states = rest.wait(DAG, RUN, timeout_s=300)
+    assert rest.run(DAG, RUN)["state"] == "success", states
+    assert states["promote_champion"] == "skipped" and states["record_rejection"] == "success"
+    assert states["promotion_outcome"] == "success"
+    assert aliases(settings) == {"champion": "1", "previous": None, "challenger": None, "rejected": "3"}
+    tags = version_tags(settings, "3")
+    assert tags["recops.decision"] == "rejected"
+    assert tags["recops.decision_reason"] == "rejected in Airflow by admin: hold until the sale ends"
+    assert tags["alias.rejected.by"] == "admin" and tags["alias.rejected.origin"] == f"{DAG}/{RUN}"
+    assert "alias.champion.at" not in tags
+
+
+def test_approval_moves_champion_and_keeps_previous(airflow: AirflowUp, settings: Settings) -> None:
+    rest = airflow.rest
+    new_candidate(airflow)
+    rest.wait(DAG, RUN, task_id=APPROVE, task_state="awaiting_input", timeout_s=300)
+    assert rest.respond(DAG, RUN, APPROVE, "Approve", {"reason": None}).status_code == 200
+    states = rest.wait(DAG, RUN, timeout_s=300)
+    assert rest.run(DAG, RUN)["state"] == "success", states
+    assert aliases(settings) == {"champion": "4", "previous": "1", "challenger": None, "rejected": "3"}
+    assert version_tags(settings, "4")["alias.champion.reason"] == "approved in Airflow by admin"
+    assert version_tags(settings, "1")["alias.previous.reason"] == "replaced by v4"
+
+
+def _serving_version(url: str) -> str | None:
+    return httpx.get(f"{url}/health", timeout=10).json()["model_version"]
+
+
+def _wait_serving(url: str, version: str, timeout_s: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if _serving_version(url) == version:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise AssertionError(f"the API still serves v{_serving_version(url)}, not v{version}, after {timeout_s} s")
+
+
+def test_rollback_dag_and_cli_reach_a_running_api(
+    airflow: AirflowUp, settings: Settings, home: Path, flow: dict
+) -> None:
+    rest = airflow.rest
+    refresh_s = 2
+    port = free_port()
+    api = subprocess.Popen(
+        [RECOPS, "serve", "--port", str(port)],
+        env=recops_env(home, RECOPS_MODEL_REFRESH_SECONDS=str(refresh_s)),
+        stdout=(home / "api.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not port_open(port):
+            assert api.poll() is None and time.monotonic() < deadline, (home / "api.log").read_text()[-3000:]
+            time.sleep(0.5)
+        assert _serving_version(url) == "4"
+
+        assert rest.trigger(ROLLBACK_DAG, conf={"version": "v1"}).status_code == 400
+        response = rest.trigger(ROLLBACK_DAG, conf={"reason": "v4 hurts conversion"})
+        assert response.status_code == 200, response.text
+        run_id = response.json()["dag_run_id"]
+        states = rest.wait(ROLLBACK_DAG, run_id, timeout_s=180)
+        assert rest.run(ROLLBACK_DAG, run_id)["state"] == "success", states
+        assert aliases(settings)["champion"] == "1" and aliases(settings)["previous"] == "4"
+        tags = version_tags(settings, "1")
+        assert tags["alias.champion.reason"] == "rollback from v4: v4 hurts conversion"
+        assert tags["alias.champion.by"] == "admin"
+        assert tags["alias.champion.origin"] == f"{ROLLBACK_DAG}/{run_id}"
+        flow["api_pickup_dag_s"] = round(_wait_serving(url, "1", timeout_s=refresh_s + 30), 1)
+
+        cli = subprocess.run(
+            [RECOPS, "rollback", "--reason", "false alarm"],
+            env=recops_env(home), capture_output=True, text=True, check=False,
+        )
+        assert cli.returncode == 0, cli.stderr
+        move = json.loads(cli.stdout)
+        assert move["alias"] == "champion" and move["version"] == "4" and move["origin"] == "cli"
+        assert aliases(settings)["champion"] == "4" and aliases(settings)["previous"] == "1"
+        flow["api_pickup_cli_s"] = round(_wait_serving(url, "4", timeout_s=refresh_s + 30), 1)
+
+        refused = subprocess.run(
+            [RECOPS, "rollback", "--to", "3"], env=recops_env(home), capture_output=True, text=True, check=False
+        )
+        assert refused.returncode == 1 and "never served" in refused.stderr
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
+
+    from recops.training.registry import alias_history
+
+    moves = [(m["alias"], m["version"], m["action"], m["origin"].split("/")[0]) for m in alias_history(settings)]
+    assert moves[-4:] == [
+        ("champion", "1", "set", ROLLBACK_DAG),
+        ("previous", "4", "set", ROLLBACK_DAG),
+        ("champion", "4", "set", "cli"),
+        ("previous", "1", "set", "cli"),
+    ]
+    print(f"timings: {flow}")

@@ -1,0 +1,127 @@
+"""The whole DAG on a small synthetic shop (embedded default), asserting on every stage's output."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recops.privacy import pseudonymise
+from recops.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def shop_run(tmp_path_factory: pytest.TempPathFactory, cli, parse_json) -> dict:
+    recops, last_json = cli, parse_json
+    home = tmp_path_factory.mktemp("e2e-home")
+    shop = home / "shop"
+    recops(home, "generate", "--users", "300", "--items", "150", "--days", "90", "--seed", "7", "--out", str(shop))
+    run = recops(
+        home, "run", "--source", "events", "--data", str(shop / "events.parquet"),
+        "--catalog", str(shop / "catalog.parquet"),
+    )
+    evaluation = last_json(recops(home, "evaluate", "--json").stdout)
+    settings = Settings(home=home, user_salt=Settings().user_salt)
+    return {"home": home, "shop": shop, "run": last_json(run.stdout), "evaluation": evaluation, "settings": settings}
+
+
+def test_every_task_succeeded(shop_run: dict) -> None:
+    tasks = shop_run["run"]["tasks"]
+    assert shop_run["run"]["state"] == "success"
+    assert set(tasks) >= {"ingest", "dbt_build", "validate_marts", "feast_apply_materialize",
+                          "build_training_set", "train_evaluate", "register_model", "promotion_gate"}
+    assert {s for t, s in tasks.items() if not t.startswith("approve")} <= {"success", "skipped"}
+
+
+def test_marts_hold_the_shop(shop_run: dict) -> None:
+    from recops.warehouse import Warehouse
+
+    events = pd.read_parquet(shop_run["shop"] / "events.parquet")
+    catalog = pd.read_parquet(shop_run["shop"] / "catalog.parquet")
+    with Warehouse(shop_run["settings"], read_only=True) as wh:
+        counts = {t: int(wh.scalar(f"select count(*) from main.{t}")) for t in (
+            "fct_interactions", "dim_items", "dim_users", "ml_user_features", "ml_item_features",
+            "ml_user_item_features", "ml_ltr_labels")}
+        purchases = int(wh.scalar("select count(*) from main.fct_interactions where event_type = 'purchase'"))
+        ids = set(wh.query_df("select user_id from main.dim_users")["user_id"])
+    dedup_keys = ["user_id", "item_id", "event_type", "event_at", "quantity", "price"]
+    assert counts["fct_interactions"] == len(events.drop_duplicates(dedup_keys))
+    assert purchases == len(events[events.event_type == "purchase"].drop_duplicates(dedup_keys))
+    assert counts["dim_items"] == catalog["item_id"].nunique()
+    assert counts["dim_users"] == events["user_id"].nunique()
+    assert all(c > 0 for c in counts.values()), counts
+    # pseudonymised: the shop's ids never reach the marts
+    first = str(events["user_id"].iloc[0])
+    assert first not in ids and pseudonymise(first, shop_run["settings"].user_salt) in ids
+
+
+def test_quality_gates_passed_with_data_docs(shop_run: dict) -> None:
+    home: Path = shop_run["home"]
+    docs = list((home / "quality").rglob("index.html"))
+    assert docs, "GX Data Docs were not built"
+    alerts = home / "alerts.jsonl"
+    errors = [json.loads(x) for x in alerts.read_text().splitlines()] if alerts.exists() else []
+    assert not [a for a in errors if a.get("severity") == "error"], errors
+
+
+def test_online_features_for_a_known_user(shop_run: dict) -> None:
+    from recops.feature_store import get_store, online_features
+
+    settings: Settings = shop_run["settings"]
+    events = pd.read_parquet(shop_run["shop"] / "events.parquet")
+    buys = events[events.event_type == "purchase"]
+    user = str(buys["user_id"].value_counts().index[0])
+    snapshot = (events["event_at"].max().normalize() + timedelta(days=1)).tz_localize(None)
+    at = pd.to_datetime(buys["event_at"]).dt.tz_localize(None)
+    mine = buys[(buys["user_id"].astype(str) == user) & (at >= snapshot - timedelta(days=90)) & (at < snapshot)]
+    expected = len(mine.drop_duplicates(["item_id", "event_at"]))
+    item = str(mine["item_id"].iloc[0])
+    feats = online_features(get_store(settings), pseudonymise(user, settings.user_salt), [item])
+    assert int(feats["user_features__count_purchases_90d"].iloc[0]) == expected
+    assert int(feats["user_item_features__count_purchases"].iloc[0]) >= 1
+
+
+def test_champion_registered_with_metrics(shop_run: dict) -> None:
+    from recops.training.registry import alias_version, client
+
+    settings: Settings = shop_run["settings"]
+    version = alias_version(settings, "champion")
+    assert version == "1"
+    mv = client(settings).get_model_version(settings.model_name, version)
+    metrics = client(settings).get_run(mv.run_id).data.metrics
+    assert 0 < metrics["ndcg_at_10"] <= 1
+    assert "popularity.ndcg_at_10" in metrics
+
+
+def test_ranker_beats_popularity(shop_run: dict) -> None:
+    m = shop_run["evaluation"]["metrics"]
+    assert set(m) >= {"ranker", "popularity", "repeat", "itemcf", "als", "content"}
+    assert m["ranker"]["n_users"] == m["popularity"]["n_users"] > 0
+    assert m["ranker"]["ndcg@10"] > m["popularity"]["ndcg@10"]
+
+
+def test_api_returns_ten_distinct_items(shop_run: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from recops.serving.main import create_app
+
+    events = pd.read_parquet(shop_run["shop"] / "events.parquet")
+    user = str(events[events.event_type == "purchase"]["user_id"].iloc[0])
+    with TestClient(create_app(shop_run["settings"])) as api:
+        body = api.get(f"/recommendations/{user}", params={"k": 10}).json()
+        assert body["fallback"] is False and body["model_version"] == "1"
+        ids = [r["item_id"] for r in body["items"]]
+        assert len(ids) == 10 == len(set(ids))
+        assert all(r["reasons"] for r in body["items"])
+        scores = [r["score"] for r in body["items"]]
+        assert scores == sorted(scores, reverse=True)
+        cold = api.get("/recommendations/someone-new", params={"k": 5}).json()
+        assert cold["fallback"] is True and len(cold["items"]) == 5
+        assert api.get(f"/recommendations/{user}", params={"k": 0}).status_code == 422
+        assert api.get("/recommendations/bad id!", params={"k": 5}).status_code == 422
+        assert api.get("/health").json()["status"] == "ok"

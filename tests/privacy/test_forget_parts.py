@@ -1,0 +1,148 @@
+"""The pieces of ``recops forget`` on small real inputs: id matching, quarantine records, the
+warehouse transaction, Parquet frames and the serving bundle (real retrievers, fitted here)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from recops.privacy import pseudonymise
+from recops.privacy_ops import (
+    erase_feedback_files,
+    erase_warehouse,
+    normalise_user_id,
+    record_mentions,
+    scrub_bundle,
+    scrub_parquet,
+)
+from recops.settings import Settings
+from recops.warehouse import Warehouse
+
+
+def test_ids_are_normalised_like_ingestion_and_staging() -> None:
+    assert normalise_user_id(" 12345.0 ") == "12345"
+    assert normalise_user_id(12345.0) == "12345"
+    assert normalise_user_id("a  b ") == "a b"
+    assert normalise_user_id("12345.5") == "12345.5"
+
+
+@pytest.mark.parametrize(
+    ("record", "hit"),
+    [
+        ('{"Invoice": "489434", "Customer ID": 13085.0, "Price": 0.0}', True),  # II layout
+        ('{"InvoiceNo": "536365", "CustomerID": "13085", "UnitPrice": 0}', True),  # original
+        ('{"user_id": "13085", "item_id": "1"}', True),
+        ('{"user": " 13085 ", "item_id": "1"}', True),
+        ('{"Customer ID": 130851.0, "Price": 0.0}', False),  # a longer id
+        ('{"Customer ID": 13086.0, "StockCode": "13085"}', False),  # the id in another field
+        ('{"Customer ID": null, "Invoice": "13085"}', False),
+        ('["489434", "85048", "13085", "x"]', True),  # broken CSV line: fields untrusted
+        ('["489434", "850481", "113085"]', False),
+        ('"{\\"user_id\\": \\"13085\\", \\"item_id\\": "', True),  # a malformed JSON line
+        ('"{\\"user_id\\": \\"130850\\", \\"item_id\\": "', False),
+        (None, False),
+    ],
+)
+def test_quarantine_records_match_the_id_field_exactly(record: str | None, hit: bool) -> None:
+    assert record_mentions(record, "13085") is hit
+
+
+def _raw_event(user_id: str | None, item_id: str, row: int) -> dict:
+    return {
+        "batch_id": "b1", "ingested_at": datetime(2024, 1, 2), "source": "events",
+        "source_file": "/data/events.csv", "source_row": row, "user_id": user_id,
+        "item_id": item_id, "event_type": "purchase", "event_at": datetime(2024, 1, 1, 10),
+        "session_id": None, "quantity": 1.0, "price_amount": 2.0, "order_id": None, "country": None,
+    }
+
+
+def test_warehouse_erasure_deletes_raw_quarantine_and_every_user_table(tmp_path) -> None:
+    settings = Settings(home=tmp_path, user_salt="unit-salt-123")
+    key, other = pseudonymise("13085", settings.user_salt), pseudonymise("130850", settings.user_salt)
+    with Warehouse(settings) as wh:
+        wh.ensure_raw_schema()
+        wh.append_df("raw.events", pd.DataFrame([
+            _raw_event("13085", "i1", 2), _raw_event(" 13085 ", "i2", 3),
+            _raw_event("130850", "i1", 4), _raw_event(None, "i3", 5),
+        ]))
+        quarantine = [
+            ('{"Customer ID": 13085.0, "Price": 0.0}', 6),
+            ('{"Customer ID": 130850.0, "Price": 0.0}', 7),
+            ('["x", "13085"]', 8),
+        ]
+        wh.append_df("raw.quarantine", pd.DataFrame({
+            "batch_id": "b1", "source_file": "/data/events.csv", "source_row": [r for _, r in quarantine],
+            "field": "Price", "reason": "non_positive_price", "raw_record": [q for q, _ in quarantine],
+            "quarantined_at": datetime(2024, 1, 2),
+        }))
+        wh.execute("create table main.dim_users as select * from (values (?), (?)) t(user_id)", [key, other])
+        wh.execute("create table main.ml_pairs as select * from (values (?, 'i1'), (?, 'i2'), (?, 'i1')) t(user_id, item_id)", [key, key, other])
+        wh.execute("create view main.v_users as select * from main.dim_users")
+
+    counts = erase_warehouse(settings, "13085", key, datetime(2024, 6, 1))
+
+    assert counts == {"raw.events": 2, "raw.quarantine": 2, "main.dim_users": 1, "main.ml_pairs": 2}
+    with Warehouse(settings, read_only=True) as wh:
+        assert wh.query_df("select user_id from raw.events order by source_row")["user_id"].tolist()[0] == "130850"
+        assert int(wh.scalar("select count(*) from raw.events")) == 2  # the other user and a guest line
+        assert wh.query_df("select source_row from raw.quarantine")["source_row"].tolist() == [7]
+        assert wh.query_df("select user_id from main.v_users")["user_id"].tolist() == [other]
+        suppressed = wh.query_df("select * from raw.suppressed_users")
+    assert suppressed.to_dict("records") == [{"user_key": key, "suppressed_before": pd.Timestamp("2024-06-01")}]
+
+
+def test_parquet_frames_lose_only_the_users_rows(tmp_path) -> None:
+    path = tmp_path / "training_set.parquet"
+    pd.DataFrame({"user_id": ["k1", "k2", "k1", None], "item_id": ["a", "b", "c", "d"]}).to_parquet(path)
+    assert scrub_parquet(path, {"k1"}) == 2
+    assert pd.read_parquet(path).to_dict("list") == {"user_id": ["k2", None], "item_id": ["b", "d"]}
+    assert scrub_parquet(path, {"k1"}) == 0
+    items = tmp_path / "items.parquet"
+    pd.DataFrame({"item_id": ["k1"]}).to_parquet(items)
+    assert scrub_parquet(items, {"k1"}) == 0
+
+
+def test_feedback_files_lose_the_users_lines(tmp_path) -> None:
+    settings = Settings(home=tmp_path)
+    settings.feedback_dir.mkdir(parents=True)
+    lines = [
+        {"user_id": "13085", "item_id": "i1", "event_type": "click"},
+        {"user_id": "130850", "item_id": "i1", "event_type": "click"},
+    ]
+    mixed = settings.feedback_dir / "feedback-20240101.jsonl"
+    mixed.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    only = settings.feedback_dir / "feedback-20240102.jsonl"
+    only.write_text(json.dumps(lines[0]) + "\n")
+    assert erase_feedback_files(settings, "13085") == {"feedback.lines": 2}
+    assert [json.loads(x)["user_id"] for x in mixed.read_text().splitlines()] == ["130850"]
+    assert not only.exists()  # an empty feedback file would fail the next ingestion
+
+
+def test_serving_bundle_forgets_the_user_and_keeps_everyone_else() -> None:
+    from recops.ingestion import generate_shop
+    from recops.training.train import TrainConfig, fit_serving_bundle
+
+    catalog, events = generate_shop(users=60, items=40, days=40, seed=3)
+    interactions = events.rename(columns={"price": "price_amount"})
+    items = catalog.rename(columns={"price": "price_amount"})
+    bundle = fit_serving_bundle(TrainConfig(), interactions, items)
+    buyers = interactions.loc[interactions["event_type"] == "purchase", "user_id"].value_counts()
+    gone, kept = buyers.index[0], buyers.index[1]
+    before = bundle.recommend(None, [], kept, 10, None)
+    assert bundle.is_known(gone)
+
+    changed = scrub_bundle(bundle, gone)
+
+    assert changed == 5  # repeat, itemcf, als, content and the history stats knew the user
+    assert not bundle.is_known(gone)
+    assert all(r["fallback"] for r in bundle.recommend(None, [], gone, 10, None))
+    assert bundle.recommend(None, [], kept, 10, None) == before
+    for retriever in bundle.retrievers:
+        assert gone not in retriever.user_index
+    als = next(r for r in bundle.retrievers if r.name == "als")
+    assert als.user_factors.shape[0] == len(als.user_index)
+    assert bundle.stats.counts.shape[0] == len(bundle.stats.user_index)
+    assert gone not in bundle.stats.user_mean_price.index

@@ -1,0 +1,222 @@
+"""Training-set gate: label rate, query groups, leakage, all-null features and PSI drift."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from quality_data import read_alerts, training_frame
+
+from recops.quality.checkpoints import enforce, validate_training_set
+from recops.quality.references import accepted_runs, reference_path
+from recops.quality.results import QualityGateError, QualityResult
+from recops.settings import Settings
+
+SPEND = "user_features__spend_amount_30d"
+
+
+def failed(result: QualityResult) -> set[tuple[str | None, str, str | None, str]]:
+    return {(f.suite, f.expectation, f.column, f.severity) for f in result.failures}
+
+
+def _accepted_baseline(settings: Settings, run_id: str = "run-1") -> QualityResult:
+    result = validate_training_set(settings, training_frame(seed=7), run_id=run_id)
+    enforce(result, settings, stage="training_set")
+    return result
+
+
+def test_first_clean_run_passes_and_becomes_the_reference(settings: Settings) -> None:
+    result = _accepted_baseline(settings)
+
+    assert result.success, [f.line() for f in result.failures]
+    assert result.statistics["drift"] == {"reference_run_id": None, "psi": {}}
+    assert result.statistics["groups"] == 300
+    assert 0.05 < result.statistics["label_rate"] < 0.2
+    assert result.statistics["features"] == [
+        "user_features__count_purchases_30d",
+        SPEND,
+        "item_features__trend_ratio",
+        "user_item_features__count_purchases",
+        "user_item_features__first_purchase_at_age_days",
+    ]  # not the ids, label, query_id or the bookkeeping "window"
+    assert accepted_runs(settings) == ["run-1"]
+    stored = json.loads(reference_path(settings, "run-1").read_text())
+    assert set(stored["features"]) == set(result.statistics["features"])
+    assert abs(sum(stored["features"][SPEND]["shares"]) - 1.0) < 1e-9
+    assert read_alerts(settings) == []
+
+
+def test_same_distribution_does_not_drift(alerting_settings: Settings, webhook, smtp) -> None:
+    _accepted_baseline(alerting_settings)
+
+    result = validate_training_set(alerting_settings, training_frame(seed=8), run_id="run-2")
+    enforce(result, alerting_settings, stage="training_set")
+
+    assert result.success
+    assert result.statistics["drift"]["reference_run_id"] == "run-1"
+    assert max(result.statistics["drift"]["psi"].values()) < alerting_settings.quality_psi_warn
+    assert "training_set.drift" in {v["suite"] for v in result.statistics["validations"]}
+    assert accepted_runs(alerting_settings) == ["run-1", "run-2"]
+    assert read_alerts(alerting_settings) == [] and webhook.bodies == [] and smtp.messages == []
+
+
+def test_drifted_feature_stops_the_run(alerting_settings: Settings, webhook, smtp) -> None:
+    _accepted_baseline(alerting_settings)
+
+    result = validate_training_set(
+        alerting_settings, training_frame(seed=8, shift=1.0), run_id="run-2"
+    )
+    with pytest.raises(QualityGateError) as raised:
+        enforce(result, alerting_settings, stage="training_set")
+
+    # only the error tier is reported for the drifted feature, the others stay under 0.1
+    assert failed(result) == {
+        ("training_set.drift", "expect_column_max_to_be_between", SPEND, "error")
+    }
+    drift = result.failures[0]
+    assert drift.observed == pytest.approx(result.statistics["drift"]["psi"][SPEND], abs=1e-6)
+    assert drift.observed > 1.0
+    assert drift.threshold == {"max_value": 0.25}
+    assert f"expect_column_max_to_be_between({SPEND})" in str(raised.value)
+    # the rejected set never becomes the baseline
+    assert accepted_runs(alerting_settings) == ["run-1"]
+    later = validate_training_set(alerting_settings, training_frame(seed=9), run_id="run-3")
+    assert later.statistics["drift"]["reference_run_id"] == "run-1"
+
+    alert = read_alerts(alerting_settings)[0]
+    assert alert["stage"] == "training_set" and alert["severity"] == "error"
+    assert alert["failures"][0]["column"] == SPEND
+    assert alert["failures"][0]["threshold"] == {"max_value": 0.25}
+    assert SPEND in webhook.bodies[0]["text"]
+    fields = webhook.bodies[0]["attachments"][0]["fields"]
+    assert any(SPEND in f["title"] and "threshold" in f["value"] for f in fields)
+    body = smtp.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert SPEND in body and "max_value=0.25" in body
+
+
+def test_moderate_drift_only_warns(alerting_settings: Settings, webhook, smtp) -> None:
+    _accepted_baseline(alerting_settings)
+
+    result = validate_training_set(
+        alerting_settings, training_frame(seed=8, shift=0.15), run_id="run-2"
+    )
+    enforced = enforce(result, alerting_settings, stage="training_set")
+
+    assert failed(result) == {
+        ("training_set.drift", "expect_column_max_to_be_between", SPEND, "warning")
+    }
+    assert 0.1 < result.failures[0].observed < 0.25
+    assert result.failures[0].threshold == {"max_value": 0.1}
+    assert enforced.alert_channels == ["jsonl", "webhook", "email"]
+    assert accepted_runs(alerting_settings) == ["run-1", "run-2"]
+    assert read_alerts(alerting_settings)[0]["severity"] == "warning"
+    assert webhook.bodies[0]["text"].startswith("[RecOps WARNING]")
+    assert smtp.messages[0]["Subject"].startswith("[RecOps WARNING]")
+
+
+def test_groups_without_a_positive_or_a_negative(settings: Settings) -> None:
+    frame = training_frame()
+    frame.loc[frame["query_id"] == 5, "label"] = 0
+    frame.loc[frame["query_id"].isin([8, 9]), "label"] = 1
+
+    result = validate_training_set(settings, frame, run_id="run-g")
+    with pytest.raises(QualityGateError):
+        enforce(result, settings, stage="training_set")
+
+    groups = {f.column: f for f in result.failures if f.suite == "training_set.groups"}
+    assert set(groups) == {"positives", "negatives"}
+    assert groups["positives"].observed["unexpected_count"] == 1
+    assert groups["positives"].observed["unexpected_rows"] == [{"positives": 0, "query_id": 5}]
+    assert [r["query_id"] for r in groups["negatives"].observed["unexpected_rows"]] == [8, 9]
+    assert result.statistics["groups_without_positive"] == 1
+    assert accepted_runs(settings) == []
+
+
+def test_feature_timestamp_at_label_time_is_leakage(settings: Settings) -> None:
+    frame = training_frame()
+    leaked = frame.index[frame["user_item_features__last_purchase_at"].notna()][:7]
+    frame.loc[leaked, "user_item_features__last_purchase_at"] = frame.loc[leaked, "event_timestamp"]
+
+    result = validate_training_set(settings, frame, run_id="run-l")
+
+    assert failed(result) == {
+        (
+            "training_set.rows",
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            "event_timestamp > user_item_features__last_purchase_at",
+            "error",
+        )
+    }
+    assert result.failures[0].observed["unexpected_count"] == 7
+    with pytest.raises(QualityGateError, match="last_purchase_at"):
+        enforce(result, settings, stage="training_set")
+
+
+def test_label_rate_out_of_band_and_all_null_feature(settings: Settings) -> None:
+    frame = training_frame()
+    rng = np.random.default_rng(0)
+    frame["label"] = (rng.random(len(frame)) < 0.7).astype("int64")
+    frame.loc[frame.index[::20], "label"] = 0
+    frame.loc[frame.index[1::20], "label"] = 1
+    frame["item_features__trend_ratio"] = np.nan
+
+    result = validate_training_set(settings, frame, run_id="run-r")
+
+    assert {
+        ("training_set.rows", "expect_column_mean_to_be_between", "label_is_positive", "error"),
+        (
+            "training_set.rows",
+            "expect_column_proportion_of_non_null_values_to_be_between",
+            "item_features__trend_ratio",
+            "error",
+        ),
+    } <= failed(result)
+    rate = next(f for f in result.failures if f.column == "label_is_positive")
+    assert rate.observed == pytest.approx(result.statistics["label_rate"])
+    assert rate.threshold == {"min_value": 0.001, "max_value": 0.5}
+
+
+def test_timezone_aware_timestamps_are_compared_in_utc(settings: Settings) -> None:
+    frame = training_frame()
+    frame["event_timestamp"] = frame["event_timestamp"].dt.tz_localize("UTC")
+    frame["user_item_features__last_purchase_at"] = (
+        pd.to_datetime(frame["user_item_features__last_purchase_at"])
+        .dt.tz_localize("UTC")
+        .dt.tz_convert("Europe/Paris")
+    )
+
+    result = validate_training_set(settings, frame, run_id="run-tz")
+
+    assert result.success, [f.line() for f in result.failures]
+
+
+def test_missing_label_column_is_a_usage_error(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="'label'"):
+        validate_training_set(settings, training_frame().drop(columns=["label"]), run_id="x")
+
+
+def test_feature_age_at_or_below_zero_is_leakage(settings: Settings) -> None:
+    frame = training_frame()
+    age = "user_item_features__first_purchase_at_age_days"
+    aged = frame.index[frame[age].notna()][:3]
+    frame.loc[aged, age] = [0.0, -1.5, -30.0]
+    frame["days_since_user_bought_item"] = 2.0
+    frame.loc[9, "days_since_user_bought_item"] = -0.5
+
+    result = validate_training_set(settings, frame, run_id="run-age")
+
+    assert failed(result) == {
+        ("training_set.rows", "expect_column_values_to_be_between", age, "error"),
+        (
+            "training_set.rows",
+            "expect_column_values_to_be_between",
+            "days_since_user_bought_item",
+            "error",
+        ),
+    }
+    by_column = {f.column: f for f in result.failures}
+    assert by_column[age].observed["unexpected_count"] == 3
+    assert by_column[age].threshold == {"min_value": 0, "strict_min": True}
+    assert by_column["days_since_user_bought_item"].observed["examples"] == [-0.5]
