@@ -19,7 +19,7 @@ import os
 import resource
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
     else:
         data, catalog = str(Path(args.data).resolve()), None
     newest = newest_event_in_file(args.source, Path(data))
-    end = datetime.combine(newest.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    end = datetime.combine(newest.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     run_id = f"bench-{int(time.time())}"
 
     def stage(name: str, fn: str, **kwargs: Any) -> Any:

@@ -22,7 +22,7 @@ def _alert_on_failure(context) -> None:
     dag_id="recops_rollback",
     description="Move the champion alias back to the previous (or a given) model version.",
     schedule=None,
-    start_date=datetime(2009, 1, 1),
+    start_date=datetime(1970, 1, 1),  # like recops_pipeline: before any logical date a caller gives
     catchup=False,
     max_active_runs=1,
     tags=["recops", "registry", "ml"],

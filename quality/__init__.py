@@ -3,11 +3,17 @@
 Modules (nothing is imported here, so ``import recops.quality.notifiers`` stays light):
 
 - ``checkpoints``: ``validate_raw_batches``, ``validate_marts``, ``validate_training_set`` and
-  ``enforce`` (alert, quarantine, raise ``QualityGateError``): what the Airflow tasks call.
+  ``enforce`` (alert, quarantine, raise ``QualityGateError``): what the Airflow tasks call. On an
+  error the raw gate quarantines the failing batch, a later gate every batch of its run (raw rows
+  are kept; staging reads only loaded batches), so the next run starts from the last good state.
+  The raw gate also checks what the loader rejected (``raw.quarantine``: share of a batch's
+  records per reason), events after their batch's ingestion, and optional columns emptied by a
+  missing or renamed column in the file.
 - ``suites``: the GX suites; every expectation has ``meta["severity"]`` ``error`` or ``warning``.
 - ``notifiers``: ``Alert``, the JSON-lines / webhook / e-mail channels, ``send_alert`` and
   ``alert_task_failure`` (for ``on_failure_callback``; no GX import).
-- ``drift``: population stability index (pure); ``references``: per-run drift baselines.
+- ``drift``: population stability index and its sampling-noise level (pure); ``references``:
+  per-run drift baselines.
 - ``report``: ``quality_report`` (where the Data Docs are, the last run on one screen).
 - ``runner``: GX file context under ``settings.quality_dir``, checkpoints and Data Docs.
 - ``results``: ``QualityResult``, ``FailedExpectation``, ``QualityGateError`` (no GX import).

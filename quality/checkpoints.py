@@ -13,6 +13,7 @@ end (``as_of``).
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics as stats_lib
 import time
@@ -36,15 +37,16 @@ from recops.constants import (
     USER_COL,
 )
 from recops.quality import suites
-from recops.quality.drift import build_reference, psi_against_reference
+from recops.quality.drift import build_reference, psi_against_reference, psi_critical_value
 from recops.quality.notifiers import Alert, send_alert
 from recops.quality.references import accept_reference, latest_reference, save_reference
-from recops.quality.report import record_result
+from recops.quality.report import record_result, result_path
 from recops.quality.results import (
     ERROR,
     STAGE_MARTS,
     STAGE_RAW,
     STAGE_TRAINING_SET,
+    WARNING,
     FailedExpectation,
     QualityGateError,
     QualityResult,
@@ -216,22 +218,39 @@ def _typed(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
     return frame.astype(casts) if casts else frame
 
 
-def _row_count_bounds(
+def _history(
     wh: Warehouse, settings: Settings, batch: pd.Series, exclude: Sequence[str]
-) -> tuple[float | None, float | None, dict[str, Any]]:
-    """``median * (1 -/+ tolerance)`` of the last N loaded batches of the same source before it."""
+) -> pd.DataFrame:
+    """The last N loaded batches of the same source ingested before it (newest first), with the
+    rows each holds in raw.events and in raw.items."""
     n = int(settings.quality_row_count_history)
-    history = wh.query_df(
+    return wh.query_df(
         f"""
-        select rows_loaded from raw.batches
-        where status = 'loaded' and source = ? and batch_id not in ({_placeholders(exclude)})
-          and ingested_at <= ?
-        order by ingested_at desc, batch_id desc
-        limit {n}
+        with recent as (
+            select batch_id, ingested_at from raw.batches
+            where status = 'loaded' and source = ?
+              and batch_id not in ({_placeholders(exclude)}) and ingested_at <= ?
+            order by ingested_at desc, batch_id desc
+            limit {n}
+        )
+        select r.batch_id,
+               (select count(*) from raw.events e where e.batch_id = r.batch_id) as events,
+               (select count(*) from raw.items i where i.batch_id = r.batch_id) as items
+        from recent r
+        order by r.ingested_at desc, r.batch_id desc
         """,
         [batch["source"], *exclude, batch["ingested_at"]],
     )
-    counts = [int(x) for x in history["rows_loaded"]]
+
+
+def _row_count_bounds(
+    settings: Settings, history: pd.DataFrame, table: str
+) -> tuple[float | None, float | None, dict[str, Any]]:
+    """``median * (1 -/+ tolerance)`` of the history's row counts in ``table`` (events / items):
+    like is compared with like, so a catalogue shipped with every batch does not widen the band.
+    Batches without rows in ``table`` (e.g. catalogue-only ones for the events) are left out.
+    """
+    counts = [int(x) for x in history[table] if int(x) > 0]
     if not counts:
         return None, None, {"history": []}
     median = float(stats_lib.median(counts))
@@ -240,12 +259,58 @@ def _row_count_bounds(
     return (low if low > 0 else None), median * (1 + tol), {"history": counts, "median": median}
 
 
+def _filled_shares(wh: Warehouse, history: pd.DataFrame) -> dict[str, float]:
+    """Share of the history's raw.events rows in which each optional column is set."""
+    ids = [str(b) for b in history["batch_id"]]
+    present = set(_columns(wh, "raw", "events"))
+    columns = [c for c in suites.RAW_EVENT_OPTIONAL if c in present]
+    if not ids or not columns:
+        return {}
+    exprs = ", ".join(
+        f"avg(case when {c} is not null then 1.0 else 0.0 end) as {c}" for c in columns
+    )
+    row = wh.query_df(
+        f"select {exprs} from raw.events where batch_id in ({_placeholders(ids)})", ids
+    ).iloc[0]
+    return {c: float(row[c]) for c in columns if pd.notna(row[c])}
+
+
+def _completeness_parameters(recent: dict[str, float]) -> dict[str, float | None]:
+    params: dict[str, float | None] = {}
+    for column in suites.RAW_EVENT_OPTIONAL:
+        error_min, warn_min = suites.filled_share_bounds(recent.get(column))
+        params[suites.param_filled_min(column, ERROR)] = error_min
+        params[suites.param_filled_min(column, WARNING)] = warn_min
+    return params
+
+
+def quarantine_frame(batch: pd.Series) -> pd.DataFrame:
+    """One row per quarantine reason of a raw.batches row, plus ``ALL_REASONS``: reason, rows,
+    share of the batch's input records."""
+    reasons = batch.get("quarantine_reasons")
+    counts = json.loads(reasons) if isinstance(reasons, str) and reasons else dict(reasons or {})
+    counts = {str(k): int(v) for k, v in sorted(counts.items()) if int(v) > 0}
+    counts[suites.ALL_REASONS] = int(batch.get("rows_quarantined") or 0)
+    rows_in = int(batch.get("rows_in") or 0)
+    return pd.DataFrame(
+        {
+            suites.QUARANTINE_REASON_COL: list(counts),
+            suites.QUARANTINE_ROWS_COL: pd.Series(list(counts.values()), dtype="int64"),
+            suites.QUARANTINE_SHARE_COL: pd.Series(
+                [v / rows_in if rows_in else 0.0 for v in counts.values()], dtype="float64"
+            ),
+        }
+    )
+
+
 def _batch_checks(
     wh: Warehouse, settings: Settings, batch: pd.Series, validated: Sequence[str], base: dict
 ) -> tuple[list[FrameCheck], dict[str, Any]]:
     """The frames of one batch to validate, with the row-count band on its main frame.
 
-    The band applies to the events (or, for a catalogue-only batch, to the items).
+    The band applies to the events (or, for a catalogue-only batch, to the items). The events are
+    also checked for columns filled less often than in the same history (a schema change), and
+    the batch's quarantine counts (rows the loader rejected) against the quarantine-share limits.
     """
     batch_id = str(batch["batch_id"])
     events = _typed(load_raw_events(wh, batch_id), suites.RAW_EVENT_TYPES)
@@ -253,13 +318,21 @@ def _batch_checks(
         wh.query_df("select * from raw.items where batch_id = ?", [batch_id]),
         suites.RAW_ITEM_TYPES,
     )
-    low, high, history = _row_count_bounds(wh, settings, batch, validated)
+    events_counted = len(events) > 0 or len(items) == 0
+    history_batches = _history(wh, settings, batch, validated)
+    low, high, history = _row_count_bounds(
+        settings, history_batches, "events" if events_counted else "items"
+    )
+    recent_filled = _filled_shares(wh, history_batches) if len(events) else {}
+    completeness = _completeness_parameters(recent_filled)
     counted = {**base, suites.PARAM_ROW_COUNT_MIN: low, suites.PARAM_ROW_COUNT_MAX: high}
     uncounted = {**base, suites.PARAM_ROW_COUNT_MIN: None, suites.PARAM_ROW_COUNT_MAX: None}
-    events_counted = len(events) > 0 or len(items) == 0
     checks = [
         FrameCheck(
-            suites.raw_events_suite(), events, batch_id, counted if events_counted else uncounted
+            suites.raw_events_suite(),
+            events,
+            batch_id,
+            {**(counted if events_counted else uncounted), **completeness},
         )
     ]
     if len(items):
@@ -268,6 +341,19 @@ def _batch_checks(
                 suites.raw_items_suite(), items, batch_id, uncounted if events_counted else counted
             )
         )
+    quarantined = quarantine_frame(batch)
+    checks.append(
+        FrameCheck(
+            suites.raw_quarantine_suite(),
+            quarantined,
+            batch_id,
+            {
+                suites.PARAM_QUARANTINE_SHARE_WARN: settings.quality_quarantine_share_warn,
+                suites.PARAM_QUARANTINE_SHARE_ERROR: settings.quality_quarantine_share_error,
+            },
+            index_columns=(suites.QUARANTINE_REASON_COL,),
+        )
+    )
     stats = {
         "source": batch["source"],
         "events": len(events),
@@ -275,6 +361,14 @@ def _batch_checks(
         "row_count_min": low,
         "row_count_max": high,
         **history,
+        "filled_share_history": recent_filled,
+        "quarantined": dict(
+            zip(
+                quarantined[suites.QUARANTINE_REASON_COL],
+                quarantined[suites.QUARANTINE_ROWS_COL].astype(int),
+                strict=True,
+            )
+        ),
     }
     return checks, stats
 
@@ -302,7 +396,8 @@ def validate_raw_batches(
     if ids:
         with Warehouse(settings, read_only=True) as wh:
             batches = wh.query_df(
-                f"select batch_id, source, status, ingested_at, rows_loaded from raw.batches "
+                f"select batch_id, source, status, ingested_at, rows_in, rows_loaded, "
+                f"rows_quarantined, quarantine_reasons from raw.batches "
                 f"where batch_id in ({_placeholders(ids)})",
                 ids,
             ).set_index("batch_id", drop=False)
@@ -490,6 +585,34 @@ def numeric_features(frame: pd.DataFrame, *, exclude: Sequence[str]) -> list[str
     ]
 
 
+def _psi_limits(
+    settings: Settings,
+    reference: dict[str, dict[str, Any]],
+    current: dict[str, dict[str, Any]],
+    features: Sequence[str],
+) -> dict[str, dict[str, float]]:
+    """Per feature and severity: the configured PSI threshold, or the PSI that sampling noise
+    reaches on these sample sizes (query groups) when that is higher. References saved before
+    sample sizes were recorded fall back to their row count."""
+    configured = {ERROR: settings.quality_psi_error, WARNING: settings.quality_psi_warn}
+    limits: dict[str, dict[str, float]] = {}
+    for f in features:
+        ref = reference[f]
+        bins = sum(1 for share in ref["shares"] if share > 0)
+        samples = int(ref.get("samples") or ref["rows"]), int(current[f]["samples"])
+        limits[f] = {
+            severity: round(
+                max(
+                    configured[severity],
+                    psi_critical_value(max(bins, 1), *samples, confidence=confidence),
+                ),
+                6,
+            )
+            for severity, confidence in suites.PSI_NOISE_CONFIDENCE.items()
+        }
+    return limits
+
+
 def validate_training_set(
     settings: Settings,
     frame: pd.DataFrame,
@@ -536,22 +659,29 @@ def validate_training_set(
         ),
         FrameCheck(suites.training_groups_suite(), groups, index_columns=(group_col,)),
     ]
-    save_reference(settings, run_id, build_reference(data, feature_cols))
+    current = build_reference(data, feature_cols, samples=len(groups))
+    save_reference(settings, run_id, current)
     drift: dict[str, Any] = {"reference_run_id": None, "psi": {}}
     previous = latest_reference(settings, exclude_run_id=run_id)
     if previous is not None:
         reference_run, reference = previous
         psi = psi_against_reference({f: reference[f] for f in feature_cols if f in reference}, data)
-        drift = {"reference_run_id": reference_run, "psi": {k: round(v, 6) for k, v in psi.items()}}
+        limits = _psi_limits(settings, reference, current, list(psi))
+        drift = {
+            "reference_run_id": reference_run,
+            "psi": {k: round(v, 6) for k, v in psi.items()},
+            "max_psi": limits,
+        }
         if psi:
             checks.append(
                 FrameCheck(
-                    suites.training_drift_suite(
-                        list(psi),
-                        psi_warn=settings.quality_psi_warn,
-                        psi_error=settings.quality_psi_error,
-                    ),
+                    suites.training_drift_suite(list(psi)),
                     pd.DataFrame([psi]),
+                    parameters={
+                        suites.param_psi_max(f, severity): limit
+                        for f, by_severity in limits.items()
+                        for severity, limit in by_severity.items()
+                    },
                 )
             )
     outcomes = run_checks(settings, checks, run_id=run_id)
@@ -590,13 +720,27 @@ def quarantine_batches(settings: Settings, batch_ids: Sequence[str], reason: str
     return done
 
 
-def enforce(result: QualityResult, settings: Settings, *, stage: str) -> QualityResult:
-    """Act on a validation: alert on any failure; on error quarantine (raw) and raise.
+def run_batches(settings: Settings, run_id: str) -> list[str]:
+    """The raw batches a run ingested and passed through its raw gate (from the recorded raw
+    result of that run; empty when the run ingested nothing)."""
+    path = result_path(settings, run_id, STAGE_RAW)
+    if not path.exists():
+        return []
+    raw = QualityResult.model_validate_json(path.read_text(encoding="utf-8"))
+    return [b for b in raw.batch_ids if b not in set(raw.quarantined_batch_ids)]
 
-    Returns the result with ``quarantined_batch_ids`` and ``alert_channels`` filled in when
-    nothing failed at error severity; raises :class:`QualityGateError` (its message lists every
-    failed expectation with observed value and threshold) otherwise. On the training-set stage a
-    passing gate accepts this run's drift reference as the next baseline.
+
+def enforce(result: QualityResult, settings: Settings, *, stage: str) -> QualityResult:
+    """Act on a validation: alert on any failure; on error quarantine and raise.
+
+    Quarantine on error: at the raw stage, each batch with a failed expectation; at a later stage
+    (marts, training set), every batch this run ingested, since they are all the run changed
+    since the last good run: the next run then starts from the last good state (staging reads
+    only loaded batches; raw rows are kept). Returns the result with ``quarantined_batch_ids`` and
+    ``alert_channels`` filled in when nothing failed at error severity; raises
+    :class:`QualityGateError` (its message lists every failed expectation with observed value and
+    threshold) otherwise. On the training-set stage a passing gate accepts this run's drift
+    reference as the next baseline.
     """
     quarantined: list[str] = []
     if stage == STAGE_RAW and result.errors:
@@ -607,6 +751,12 @@ def enforce(result: QualityResult, settings: Settings, *, stage: str) -> Quality
             lines = [f.line() for f in result.errors if f.batch_id in (batch_id, None)]
             reason = f"quality gate (run {result.run_id}): " + "; ".join(lines)
             quarantined += quarantine_batches(settings, [batch_id], reason)
+    elif result.errors:
+        batch_ids = run_batches(settings, result.run_id)
+        if batch_ids:
+            lines = [f.line() for f in result.errors]
+            reason = f"quality gate {stage} (run {result.run_id}): " + "; ".join(lines)
+            quarantined += quarantine_batches(settings, batch_ids, reason)
     channels: list[str] = []
     updated = result.model_copy(update={"stage": stage, "quarantined_batch_ids": quarantined})
     if result.failures:

@@ -58,9 +58,10 @@ MIN_USER_ID_SHARE = 0.5
 DUPLICATE_SHARE_ERROR = 0.5
 """A batch whose rows already exist in earlier loaded batches for more than this share is a
 re-delivery (error); any smaller overlap only warns (staging deduplicates)."""
-COMPLETENESS_MIN_HISTORY_SHARE = 0.5
+COMPLETENESS_MIN_HISTORY_SHARE = 0.9
 """An optional raw.events column is checked for completeness only when the recent loaded batches
-of the same source filled it in at least this share of their events (a normally filled column)."""
+of the same source filled it in at least this share of their events (a column that is normally
+set; one set only for some event types varies with the event mix and is left alone)."""
 COMPLETENESS_ERROR_RATIO = 0.5
 """Error when a batch fills a normally filled column in less than this fraction of its recent
 share: the file lost or renamed the column. The loader cannot see that (an optional column it
@@ -68,6 +69,9 @@ does not find loads as NULL, and an unknown column is ignored), so the gate does
 COMPLETENESS_DROP_WARN = 0.05
 """Warn when the filled share falls more than this (absolute) below its recent share, e.g. a
 tenth of the events suddenly without a user id."""
+PSI_NOISE_CONFIDENCE: dict[Severity, float] = {ERROR: 0.999, WARNING: 0.99}
+"""A PSI must also exceed what sampling noise reaches with this probability (per severity) before
+it counts as drift: on a small training set the configured thresholds are within the noise."""
 LABEL_RATE_MIN = 0.001
 LABEL_RATE_MAX = 0.5
 """Share of positive labels in a training set; outside the band the candidates or labels broke."""
@@ -335,8 +339,9 @@ def _completeness(columns: Iterable[str]) -> list[gxe.Expectation]:
             gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
                 column=c,
                 min_value=_param(param_filled_min(c, WARNING)),
-                meta=_meta(WARNING, f"{c} is not much less often set than in recent batches",
-                           f"filled:{c}"),
+                meta=_meta(
+                    WARNING, f"{c} is not much less often set than in recent batches", f"filled:{c}"
+                ),
             ),
         ]
     return exps
@@ -393,6 +398,16 @@ def raw_items_suite() -> gx.ExpectationSuite:
         _row_count(),
     ]
     return _suite(RAW_ITEMS_SUITE, "raw", exps)
+
+
+def _empty_feature_severity(column: str, *, derived_warns: bool = False) -> Severity:
+    """An all-null feature is an error (a broken join or point-in-time bug), except where some
+    shops have no data for it by nature, which only warns: price features (MovieLens has no
+    prices) and, in the training set, the features derived from the history rather than read from
+    Feast (no ``<view>__`` prefix; e.g. repeat-purchase intervals when nobody buys twice)."""
+    if "price" in column or (derived_warns and "__" not in column):
+        return WARNING
+    return ERROR
 
 
 def _is_feature(column: str, keys: Sequence[str]) -> bool:
@@ -460,7 +475,9 @@ def mart_suite(table: str, columns: Sequence[str]) -> gx.ExpectationSuite:
                     column=column,
                     min_value=0,
                     strict_min=True,
-                    meta=_meta(ERROR, f"feature {column} is not null everywhere"),
+                    meta=_meta(
+                        _empty_feature_severity(column), f"feature {column} is not null everywhere"
+                    ),
                 )
             )
             if column.endswith("_at") and TIMESTAMP_COL in columns:
@@ -536,7 +553,10 @@ def training_rows_suite(
             column=f,
             min_value=0,
             strict_min=True,
-            meta=_meta(ERROR, f"feature {f} is not null everywhere"),
+            meta=_meta(
+                _empty_feature_severity(f, derived_warns=True),
+                f"feature {f} is not null everywhere",
+            ),
         )
         for f in features
     ]
@@ -589,24 +609,38 @@ def training_groups_suite() -> gx.ExpectationSuite:
     return _suite(TRAINING_GROUPS_SUITE, "training_set", exps)
 
 
-def training_drift_suite(
-    features: Sequence[str], *, psi_warn: float, psi_error: float
-) -> gx.ExpectationSuite:
-    """One row of PSI values (one column per numeric feature) against the last accepted run."""
+def param_psi_max(feature: str, severity: Severity) -> str:
+    """Suite parameter: the largest PSI of ``feature`` allowed at ``severity``."""
+    return f"psi_max_{severity}_{feature}"
+
+
+def training_drift_suite(features: Sequence[str]) -> gx.ExpectationSuite:
+    """One row of PSI values (one column per numeric feature) against the last accepted run.
+
+    The thresholds are parameters (``param_psi_max``): per feature, the larger of the configured
+    PSI threshold and the PSI that sampling noise reaches on samples of this size
+    (:func:`recops.quality.drift.psi_critical_value` at ``PSI_NOISE_CONFIDENCE``).
+    """
     exps: list[gxe.Expectation] = []
     for f in features:
         exps.append(
             gxe.ExpectColumnMaxToBeBetween(
                 column=f,
-                max_value=psi_error,
-                meta=_meta(ERROR, f"PSI of {f} below the error threshold", f"psi:{f}"),
+                max_value=_param(param_psi_max(f, ERROR)),
+                meta=_meta(
+                    ERROR, f"PSI of {f} below the error threshold (and its noise level)", f"psi:{f}"
+                ),
             )
         )
         exps.append(
             gxe.ExpectColumnMaxToBeBetween(
                 column=f,
-                max_value=psi_warn,
-                meta=_meta(WARNING, f"PSI of {f} below the warning threshold", f"psi:{f}"),
+                max_value=_param(param_psi_max(f, WARNING)),
+                meta=_meta(
+                    WARNING,
+                    f"PSI of {f} below the warning threshold (and its noise level)",
+                    f"psi:{f}",
+                ),
             )
         )
     return _suite(TRAINING_DRIFT_SUITE, "training_set", exps)

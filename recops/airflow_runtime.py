@@ -96,6 +96,8 @@ def run_dag_in_process(
     dag_run = dag.test(logical_date=logical_date, run_conf=conf)
     tasks = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     result = {"dag_id": dag_id, "run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": tasks}
+    if not tasks:  # e.g. a logical date before the DAG's start_date: nothing ran
+        raise PipelineFailed(f"{dag_id} run {dag_run.run_id} at {logical_date} ran no task")
     if str(dag_run.state) != "success":
         raise PipelineFailed(f"{dag_id} run {dag_run.run_id} ended {dag_run.state}: {tasks}")
     return result

@@ -116,16 +116,33 @@ def _utc(ts: datetime) -> datetime:
 
 
 def materialize_interval(settings: Settings, start: datetime, end: datetime) -> dict[str, str]:
-    """Load feature rows with timestamps in ``[start, end]`` into the online store.
+    """Load the newest feature row of each entity with a timestamp in ``[start, end]`` into the
+    online store; idempotent on rerun and on backfill.
 
-    Re-running the same interval writes the same values (idempotent); ``end`` is never later than
-    the run's data interval end, so backfills do not see the future.
+    Rerunning an interval writes the same values. A backfill (``end`` earlier than what a view
+    has already been materialized to, per the registry's materialization intervals) would make
+    Feast overwrite newer online values with older ones (the SQLite store upserts blindly), so
+    it is widened to end where the view's materialization already ends: the online store keeps
+    the newest values it ever published and gains any entity the earlier interval adds.
+    Nothing later than the newest interval already published is read.
     """
     if end <= start:
         raise ValueError(f"materialize interval is empty: start={start} end={end}")
+    start, end = _utc(start), _utc(end)
     store = get_store(settings)
-    store.materialize(start_date=_utc(start), end_date=_utc(end), feature_views=list(FEATURE_VIEWS))
-    return {"start": _utc(start).isoformat(), "end": _utc(end).isoformat()}
+    ends: dict[datetime, list[str]] = {}
+    for name in FEATURE_VIEWS:
+        published = store.get_feature_view(name).most_recent_end_time
+        view_end = max(end, _utc(published)) if published is not None else end
+        ends.setdefault(view_end, []).append(name)
+    for view_end, views in sorted(ends.items()):
+        store.materialize(start_date=start, end_date=view_end, feature_views=views)
+    newest = max(ends)
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        **({"widened_to": newest.isoformat()} if newest > end else {}),
+    }
 
 
 def service_views(store, service_name: str = FEATURE_SERVICE) -> list[tuple[str, list[str], list[str]]]:

@@ -88,11 +88,29 @@ def _ingest_pending_feedback(settings: Settings) -> list[dict[str, Any]]:
     return out
 
 
+def _enforce(result: Any, settings: Settings, *, stage: str) -> Any:
+    """``recops.quality.checkpoints.enforce`` for a task: a failed gate fails the task for good.
+
+    The same data would fail the same way, so a retry would only wait, validate again and alert
+    twice: the ``QualityGateError`` is re-raised as Airflow's ``AirflowFailException`` (no retry),
+    with the gate error as its ``__cause__``.
+    """
+    from recops.quality.checkpoints import enforce
+    from recops.quality.results import QualityGateError
+
+    try:
+        return enforce(result, settings, stage=stage)
+    except QualityGateError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+
+
 def validate_raw_stage(
     ingested: dict[str, Any], *, run_id: str, as_of: Any, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Gate the newly ingested batches (GX raw-batch suite)."""
-    from recops.quality.checkpoints import enforce, validate_raw_batches
+    from recops.quality.checkpoints import validate_raw_batches
 
     s = _s(settings)
     batch_ids = ingested.get("batch_ids", [])
@@ -101,7 +119,7 @@ def validate_raw_stage(
     # A manual run without a logical date has no interval: the data's own end stands in for it.
     as_of_dt = _as_datetime(as_of) or _data_end(s)
     result = validate_raw_batches(s, batch_ids, run_id=run_id, as_of=_naive_utc(as_of_dt))
-    enforce(result, s, stage="raw")
+    _enforce(result, s, stage="raw")
     return {"validated": batch_ids, "success": result.success, "failures": len(result.failures)}
 
 
@@ -159,10 +177,10 @@ def transform_stage(*, cutoff: str | None, settings: Settings | None = None) -> 
 
 def validate_marts_stage(*, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """Gate the staging and mart tables (GX)."""
-    from recops.quality.checkpoints import enforce, validate_marts
+    from recops.quality.checkpoints import validate_marts
 
     s = _s(settings)
-    result = enforce(validate_marts(s, run_id=run_id), s, stage="marts")
+    result = _enforce(validate_marts(s, run_id=run_id), s, stage="marts")
     return {"success": result.success, "failures": len(result.failures), "data_docs": result.data_docs_path}
 
 
@@ -222,11 +240,11 @@ def training_set_stage(*, cutoff: str, run_id: str, settings: Settings | None = 
 
 def validate_training_set_stage(training_set: dict[str, Any], *, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """Gate the training set: label rate, query groups, leakage, drift against the last good run."""
-    from recops.quality.checkpoints import enforce, validate_training_set
+    from recops.quality.checkpoints import validate_training_set
 
     s = _s(settings)
     frame = pd.read_parquet(training_set["path"])
-    result = enforce(validate_training_set(s, frame, run_id=run_id), s, stage="training_set")
+    result = _enforce(validate_training_set(s, frame, run_id=run_id), s, stage="training_set")
     return {"success": result.success, "failures": len(result.failures), "data_docs": result.data_docs_path}
 
 
@@ -300,18 +318,6 @@ def register_stage(trained: dict[str, Any], *, context: dict[str, Any], settings
     return {**info.model_dump(), "run_dir": str(out_dir), "cutoff": trained["cutoff"], "metrics": report["metrics"]}
 
 
-def champion_holdout_metrics(settings: Settings, run_dir_path: Path) -> tuple[str | None, dict[str, float] | None]:
-    """The current champion scored on the candidate's holdout (same users, candidates, features)."""
-    from recops.training.registry import alias_version, load_booster
-    from recops.training.train import score_holdout
-
-    version = alias_version(settings, CHAMPION_ALIAS)
-    if version is None:
-        return None, None
-    booster = load_booster(settings, version)
-    return version, score_holdout(booster, run_dir_path)
-
-
 def gate_stage(
     candidate: dict[str, Any],
     *,
@@ -334,7 +340,10 @@ def alert_failed_task(context: dict[str, Any]) -> None:
     from recops.quality.notifiers import alert_task_failure
     from recops.quality.results import QualityGateError
 
-    if isinstance(context.get("exception"), QualityGateError):
+    exception = context.get("exception")
+    if isinstance(exception, QualityGateError) or isinstance(
+        getattr(exception, "__cause__", None), QualityGateError
+    ):
         return  # the gate has alerted already, with every failed expectation
     ti = context.get("task_instance") or context.get("ti")
     alert_task_failure(

@@ -23,7 +23,8 @@ pseudonymises it as ``md5(salt || id)``, :func:`recops.privacy.pseudonymise`) an
    aggregates the user contributed to (popularity, item-item similarity, ALS item factors, the
    booster) are not personal data and are replaced by the next training run.
 5. **Feedback files** from the API (``$RECOPS_HOME/feedback``, pending and ingested) lose the
-   user's lines, so the next run does not ingest them again.
+   user's lines, so the next run does not ingest them again. GX results and Data Docs pages that
+   quote the pseudonymised id (examples of a failed expectation) are deleted, alert lines dropped.
 6. **Audit**: one row in ``raw.erasures`` (erasure_id, requested_by = the operator, erased_at,
    row_counts JSON per location). It holds no customer id, hashed or not: give the erasure_id
    to the requester as the receipt.
@@ -91,10 +92,14 @@ def _user_field_keys() -> frozenset[str]:
     from recops.ingestion.online_retail import REQUIRED as ONLINE_RETAIL
     from recops.ingestion.parsing import column_key
 
-    return frozenset(column_key(a) for a in (*EVENT_REQUIRED["user_id"], *ONLINE_RETAIL["customer"]))
+    return frozenset(
+        column_key(a) for a in (*EVENT_REQUIRED["user_id"], *ONLINE_RETAIL["customer"])
+    )
 
 
-def record_mentions(raw_record: str | None, original: str, user_fields: Iterable[str] | None = None) -> bool:
+def record_mentions(
+    raw_record: str | None, original: str, user_fields: Iterable[str] | None = None
+) -> bool:
     """Whether a quarantined record belongs to the customer.
 
     - a JSON object (a row as read): one of its user-id columns (``user_id``, ``user``,
@@ -161,14 +166,22 @@ def _erase_quarantine(wh, original: str) -> int:
     fields = _user_field_keys()
     hits = candidates[[record_mentions(r, original, fields) for r in candidates["raw_record"]]]
     deleted = 0
-    for batch_id, source_file, source_row, raw_record in hits.drop_duplicates().itertuples(index=False):
-        row_sql = "batch_id = ? and source_file = ? and raw_record = ? and coalesce(source_row, -1) = ?"
+    for batch_id, source_file, source_row, raw_record in hits.drop_duplicates().itertuples(
+        index=False
+    ):
+        row_sql = (
+            "batch_id = ? and source_file = ? and raw_record = ? and coalesce(source_row, -1) = ?"
+        )
         row = -1 if pd.isna(source_row) else int(source_row)
-        deleted += _delete_where(wh, RAW_QUARANTINE, row_sql, [batch_id, source_file, raw_record, row])
+        deleted += _delete_where(
+            wh, RAW_QUARANTINE, row_sql, [batch_id, source_file, raw_record, row]
+        )
     return deleted
 
 
-def erase_warehouse(settings: Settings, original: str, key: str, erased_at: datetime) -> dict[str, int]:
+def erase_warehouse(
+    settings: Settings, original: str, key: str, erased_at: datetime
+) -> dict[str, int]:
     """Delete the customer from raw, quarantine and every table with a ``user_id`` column, and
     add the suppression row, in one transaction. Returns rows deleted per table."""
     from recops.warehouse import Warehouse
@@ -233,7 +246,7 @@ def compact_duckdb(path: Path) -> None:
     con = duckdb.connect(str(path))
     try:
         source = con.execute("select current_database()").fetchone()[0]
-        con.execute(f"attach '{fresh}' as recops_compact")
+        con.execute("attach '" + str(fresh).replace("'", "''") + "' as recops_compact")
         con.execute(f'copy from database "{source}" to recops_compact')
         con.execute("detach recops_compact")
     except BaseException:
@@ -405,9 +418,15 @@ def erase_feedback_files(settings: Settings, original: str) -> dict[str, int]:
     """Drop the customer's lines from the API feedback files (pending and ingested)."""
     removed = 0
     fields = _user_field_keys()
-    for path in sorted(settings.feedback_dir.rglob("*.jsonl")) if settings.feedback_dir.exists() else []:
+    for path in (
+        sorted(settings.feedback_dir.rglob("*.jsonl")) if settings.feedback_dir.exists() else []
+    ):
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [line for line in lines if not line.strip() or not record_mentions(line, original, fields)]
+        kept = [
+            line
+            for line in lines
+            if not line.strip() or not record_mentions(line, original, fields)
+        ]
         if len(kept) == len(lines):
             continue
         removed += len(lines) - len(kept)
@@ -418,6 +437,32 @@ def erase_feedback_files(settings: Settings, original: str) -> dict[str, int]:
         else:  # an empty feedback file would fail ingestion
             path.unlink()
     return {"feedback.lines": removed}
+
+
+def erase_quality_files(settings: Settings, key: str) -> dict[str, int]:
+    """GX results and Data Docs keep example values of failed expectations, and alerts quote
+    them: delete result files that mention the pseudonymised key (the next validation writes new
+    ones) and drop alert lines that do. Upstream of staging no check lists user ids, so the
+    original id is not searched here (a short id such as ``1`` would match unrelated text)."""
+    needle = key.encode("utf-8")
+    files = lines = 0
+    roots = [settings.quality_dir] if settings.quality_dir.exists() else []
+    candidates = [p for root in roots for p in sorted(root.rglob("*")) if p.is_file()]
+    if settings.alerts_path.exists():
+        candidates.append(settings.alerts_path)
+    for path in candidates:
+        if needle not in path.read_bytes():
+            continue
+        if path.suffix == ".jsonl":
+            kept = [x for x in path.read_bytes().splitlines(keepends=True) if needle not in x]
+            lines += len(path.read_bytes().splitlines()) - len(kept)
+            tmp = path.with_name(f".{path.name}.erasure")
+            tmp.write_bytes(b"".join(kept))
+            os.replace(tmp, path)
+        else:
+            path.unlink()
+            files += 1
+    return {"quality.files": files, "alerts.lines": lines}
 
 
 # --- Feast online store ------------------------------------------------------------------------
@@ -500,7 +545,11 @@ def _erase_redis(config: Any, online: Any, views: list, key: str) -> dict[str, i
             fields = pipe.execute()
         for names in fields:
             for name in names:
-                view = bytes(name)[4:].decode("utf-8", "replace") if bytes(name).startswith(b"_ts:") else None
+                view = (
+                    bytes(name)[4:].decode("utf-8", "replace")
+                    if bytes(name).startswith(b"_ts:")
+                    else None
+                )
                 if view is not None and f"feast.online.{view}" in counts:
                     counts[f"feast.online.{view}"] += 1
         client.delete(*doomed)
@@ -508,7 +557,9 @@ def _erase_redis(config: Any, online: Any, views: list, key: str) -> dict[str, i
 
 
 # --- the command -------------------------------------------------------------------------------
-def forget_user(settings: Settings, user_id: str, *, requested_by: str | None = None) -> dict[str, Any]:
+def forget_user(
+    settings: Settings, user_id: str, *, requested_by: str | None = None
+) -> dict[str, Any]:
     """Erase one customer (the shop's original id) everywhere and audit it; returns the audit
     record (no customer id in it): erasure_id, requested_by, erased_at, row_counts, total."""
     original = normalise_user_id(user_id)
@@ -528,6 +579,7 @@ def forget_user(settings: Settings, user_id: str, *, requested_by: str | None = 
     counts |= erase_run_files(settings, key, original)
     counts |= erase_model_artifacts(settings, key, original)
     counts |= erase_feedback_files(settings, original)
+    counts |= erase_quality_files(settings, key)
     erasure["row_counts"] = counts
     record_erasure(settings, erasure)
     erasure["storage"] = reclaim_storage(settings, tables)

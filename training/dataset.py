@@ -25,6 +25,7 @@ from recops.constants import (
     ITEM_COL,
     LABEL_COL,
     PRICE_COL,
+    QUANTITY_COL,
     RANK_COL,
     SCORE_COL,
     TIMESTAMP_COL,
@@ -50,11 +51,20 @@ QUERY_COL = "query_id"
 WINDOW_COL = "window"
 KEY_COLS = [USER_COL, ITEM_COL, TIMESTAMP_COL]
 META_COLS = (USER_COL, ITEM_COL, TIMESTAMP_COL, QUERY_COL, LABEL_COL, WINDOW_COL)
+NOVELTY_DAYS = 90.0  # window of user_novelty_90d
 RELEVANCE_BINS = (1, 2, 4)  # purchase count -> relevance: 1 -> 1, 2-3 -> 2, 4+ -> 3
 DERIVED_FEATURES = (
     "user_item_purchases",
     "days_since_user_bought_item",
     "item_price_to_user_mean",
+    "user_item_purchase_share",
+    "user_item_quantity",
+    "user_item_interval_days",
+    "user_item_due_ratio",
+    "item_repurchase_rate",
+    "item_days_since_first_sale",
+    "item_days_since_last_sale",
+    "user_novelty_90d",
 )
 
 FeatureFetcher = Callable[[pd.DataFrame], pd.DataFrame]
@@ -73,8 +83,9 @@ def relevance(counts: np.ndarray | pd.Series) -> np.ndarray:
 def build_candidates(retrievers: Sequence[Retriever], users, n: int) -> pd.DataFrame:
     """One row per (user, item) in the union of every retriever's top ``n``.
 
-    Columns ``<name>_score`` / ``<name>_rank`` (missing: score 0, rank n+1) and ``n_retrievers``;
-    rows sorted by user then item."""
+    Columns ``<name>_score``, ``<name>_rank`` and ``<name>_norm`` (the score over the user's best
+    score from that retriever, which makes scores comparable across users; missing: score 0,
+    rank n+1, norm 0) and ``n_retrievers``; rows sorted by user then item."""
     if not retrievers:
         raise TrainingDataError("build_candidates needs at least one retriever")
     recs = [r.recommend(users, n) for r in retrievers]
@@ -96,20 +107,42 @@ def build_candidates(retrievers: Sequence[Retriever], users, n: int) -> pd.DataF
         start += len(rec)
         scores = np.zeros(len(union))
         ranks = np.full(len(union), n + 1, dtype=np.int64)
-        scores[rows] = rec[SCORE_COL].to_numpy(dtype=np.float64)
+        norms = np.zeros(len(union))
+        values = rec[SCORE_COL].to_numpy(dtype=np.float64)
+        best = rec[SCORE_COL].groupby(rec[USER_COL].to_numpy()).transform("max").to_numpy()
+        scores[rows] = values
         ranks[rows] = rec[RANK_COL].to_numpy(dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            norms[rows] = np.where(best > 0, values / best, 0.0)
         found[rows] += 1
         frame[f"{retriever.name}_score"] = scores
         frame[f"{retriever.name}_rank"] = ranks
+        frame[f"{retriever.name}_norm"] = norms
     frame["n_retrievers"] = found
     return frame
 
 
+def _pair_matrix(u: np.ndarray, i: np.ndarray, values: np.ndarray, shape) -> sp.csr_matrix:
+    return sp.csr_matrix((values, (u, i)), shape=shape)
+
+
+def _lookup(matrix: sp.csr_matrix | None, u: np.ndarray, i: np.ndarray, known: np.ndarray):
+    out = np.zeros(len(u))
+    if matrix is not None and known.any():
+        out[known] = np.asarray(matrix[u[known], i[known]]).ravel()
+    return out
+
+
 @dataclass
 class HistoryStats:
-    """Per (user, item) purchase counts and last purchase day, per-user mean price and per-item
-    price (median paid before ``as_of``, else ``items.price_amount``), from the history before
-    ``as_of``: the store-free derived features. Picklable."""
+    """The store-free derived features, from the purchases before ``as_of``. Picklable.
+
+    Per (user, item): purchase events, quantity, days of the first and last purchase and the
+    number of distinct purchase days (sparse, stored as value + 1 so that 0 means never). Per
+    user: orders (distinct purchase times), mean price paid and the share of the items bought in
+    the last 90 days that were new to the user then. Per item: price (median paid, else
+    ``items.price_amount``), the share of its buyers who bought it on two days or more, and the
+    days of its first and last sale. :meth:`features` turns them into ``DERIVED_FEATURES``."""
 
     as_of: pd.Timestamp
     user_index: pd.Index
@@ -118,6 +151,14 @@ class HistoryStats:
     last_day: sp.csr_matrix  # days from the last purchase to as_of, plus one (0 = never)
     user_mean_price: pd.Series
     item_price: pd.Series
+    first_day: sp.csr_matrix | None = None  # days from the first purchase, plus one
+    pair_days: sp.csr_matrix | None = None  # distinct purchase days
+    quantity: sp.csr_matrix | None = None  # summed quantity (0 without a quantity column)
+    user_orders: np.ndarray | None = None
+    user_novelty: np.ndarray | None = None
+    item_repurchase: np.ndarray | None = None
+    item_first_age: np.ndarray | None = None
+    item_last_age: np.ndarray | None = None
 
     @classmethod
     def fit(
@@ -130,45 +171,125 @@ class HistoryStats:
         u = user_index.get_indexer(bought[USER_COL])
         i = item_index.get_indexer(bought[ITEM_COL])
         shape = (len(user_index), len(item_index))
-        counts = sp.csr_matrix((np.ones(len(bought)), (u, i)), shape=shape)
+        counts = _pair_matrix(u, i, np.ones(len(bought)), shape)
         age = (as_of - bought[EVENT_AT_COL]).to_numpy() / np.timedelta64(1, "D")
-        newest = pd.DataFrame({"u": u, "i": i, "age": age}).groupby(["u", "i"])["age"].min()
-        last_day = sp.csr_matrix(
-            (
-                newest.to_numpy() + 1.0,
-                (newest.index.get_level_values(0), newest.index.get_level_values(1)),
-            ),
-            shape=shape,
+        day = np.floor(age)
+        events = pd.DataFrame({"u": u, "i": i, "age": age, "day": day})
+        pairs = events.groupby(["u", "i"]).agg(
+            last=("age", "min"), first=("age", "max"), days=("day", "nunique")
         )
+        pu, pi = pairs.index.get_level_values(0), pairs.index.get_level_values(1)
+        last_day = _pair_matrix(pu, pi, pairs["last"].to_numpy() + 1.0, shape)
+        first_day = _pair_matrix(pu, pi, pairs["first"].to_numpy() + 1.0, shape)
+        pair_days = _pair_matrix(pu, pi, pairs["days"].to_numpy(dtype=np.float64), shape)
+
+        paid = history[history[EVENT_TYPE_COL] == PURCHASE]
+        quantity = None
+        if QUANTITY_COL in paid.columns:
+            qty = pd.to_numeric(paid[QUANTITY_COL], errors="coerce").fillna(0).clip(lower=0)
+            quantity = _pair_matrix(
+                user_index.get_indexer(paid[USER_COL]),
+                item_index.get_indexer(paid[ITEM_COL]),
+                qty.to_numpy(dtype=np.float64),
+                shape,
+            )
+
+        user_orders = np.bincount(
+            user_index.get_indexer(bought[[USER_COL, EVENT_AT_COL]].drop_duplicates()[USER_COL]),
+            minlength=len(user_index),
+        ).astype(np.float64)
+        recent = pairs["last"].to_numpy() < NOVELTY_DAYS
+        new = recent & (pairs["first"].to_numpy() < NOVELTY_DAYS)
+        n_recent = np.bincount(pu[recent], minlength=len(user_index)).astype(np.float64)
+        n_new = np.bincount(pu[new], minlength=len(user_index)).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            user_novelty = np.where(n_recent > 0, n_new / n_recent, np.nan)
+
+        buyers = np.bincount(pi, minlength=len(item_index)).astype(np.float64)
+        again = np.bincount(pi[pairs["days"].to_numpy() > 1], minlength=len(item_index))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            item_repurchase = np.where(buyers > 0, again / buyers, np.nan)
+        by_item = events.groupby("i")["age"].agg(["min", "max"])
+        item_first_age = np.full(len(item_index), np.nan)
+        item_last_age = np.full(len(item_index), np.nan)
+        item_first_age[by_item.index] = by_item["max"].to_numpy()
+        item_last_age[by_item.index] = by_item["min"].to_numpy()
+
         user_mean, prices = pd.Series(dtype=np.float64), pd.Series(dtype=np.float64)
         if PRICE_COL in history.columns:
-            paid = history[history[EVENT_TYPE_COL] == PURCHASE]
             user_mean = paid.groupby(USER_COL)[PRICE_COL].mean().astype(float)
             prices = paid.groupby(ITEM_COL)[PRICE_COL].median().astype(float)
         if items is not None and PRICE_COL in items.columns:
             listed = items.set_index(ITEM_COL)[PRICE_COL].astype(float).groupby(level=0).first()
             prices = prices.combine_first(listed) if len(prices) else listed
-        return cls(as_of, user_index, item_index, counts, last_day, user_mean, prices.dropna())
+        return cls(
+            as_of,
+            user_index,
+            item_index,
+            counts,
+            last_day,
+            user_mean,
+            prices.dropna(),
+            first_day=first_day,
+            pair_days=pair_days,
+            quantity=quantity,
+            user_orders=user_orders,
+            user_novelty=user_novelty,
+            item_repurchase=item_repurchase,
+            item_first_age=item_first_age,
+            item_last_age=item_last_age,
+        )
+
+    @staticmethod
+    def _take(values: np.ndarray | None, positions: np.ndarray) -> np.ndarray:
+        out = np.full(len(positions), np.nan)
+        if values is not None:
+            ok = positions >= 0
+            out[ok] = values[positions[ok]]
+        return out
 
     def features(self, pairs: pd.DataFrame, at: TimeLike | None = None) -> pd.DataFrame:
-        """The derived features for the (user_id, item_id) rows of ``pairs`` (same index)."""
+        """The ``DERIVED_FEATURES`` of the (user_id, item_id) rows of ``pairs`` (same index).
+
+        ``at`` (default ``as_of``) shifts the day counts: serving at a later time than the fit
+        ages every "days since" accordingly."""
         at = self.as_of if at is None else to_timestamp(at)
         u = self.user_index.get_indexer(pairs[USER_COL])
         i = self.item_index.get_indexer(pairs[ITEM_COL])
         known = (u >= 0) & (i >= 0)
-        counts = np.zeros(len(pairs))
-        last = np.zeros(len(pairs))
-        if known.any():
-            counts[known] = np.asarray(self.counts[u[known], i[known]]).ravel()
-            last[known] = np.asarray(self.last_day[u[known], i[known]]).ravel()
+        counts = _lookup(self.counts, u, i, known)
+        last = _lookup(self.last_day, u, i, known)
+        first = _lookup(self.first_day, u, i, known)
+        days = _lookup(self.pair_days, u, i, known)
         shift = (at - self.as_of) / DAY
         days_since = np.where(last > 0, last - 1.0 + shift, np.nan)
         user_price = self.user_mean_price.reindex(pairs[USER_COL]).to_numpy()
         item_price = self.item_price.reindex(pairs[ITEM_COL]).to_numpy()
+        orders = self._take(self.user_orders, u)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(user_price > 0, item_price / user_price, np.nan)
-        columns = dict(zip(DERIVED_FEATURES, (counts, days_since, ratio), strict=True))
-        return pd.DataFrame(columns, index=pairs.index)
+            share = np.where(orders > 0, counts / orders, np.nan)
+            interval = np.where(days > 1, (first - last) / (days - 1), np.nan)
+            due = np.where(interval > 0, days_since / interval, np.nan)
+        quantity = (
+            _lookup(self.quantity, u, i, known)
+            if self.quantity is not None
+            else np.full(len(pairs), np.nan)
+        )
+        columns = {
+            "user_item_purchases": counts,
+            "days_since_user_bought_item": days_since,
+            "item_price_to_user_mean": ratio,
+            "user_item_purchase_share": share,
+            "user_item_quantity": quantity,
+            "user_item_interval_days": interval,
+            "user_item_due_ratio": due,
+            "item_repurchase_rate": self._take(self.item_repurchase, i),
+            "item_days_since_first_sale": self._take(self.item_first_age, i) + shift,
+            "item_days_since_last_sale": self._take(self.item_last_age, i) + shift,
+            "user_novelty_90d": self._take(self.user_novelty, u),
+        }
+        return pd.DataFrame({name: columns[name] for name in DERIVED_FEATURES}, index=pairs.index)
 
 
 def candidate_frame(

@@ -226,8 +226,9 @@ def promote(
     c = client(settings)
     c.set_model_version_tag(settings.model_name, version, "recops.decision", "promoted")
     c.set_model_version_tag(settings.model_name, version, "recops.decision_reason", reason)
-    if alias_version(settings, CHALLENGER_ALIAS) == version:
-        remove_alias(settings, CHALLENGER_ALIAS, actor=actor, reason=f"promoted to {CHAMPION_ALIAS}", origin=origin)
+    for stale in (CHALLENGER_ALIAS, REJECTED_ALIAS):  # e.g. re-asked after a reject, then approved
+        if alias_version(settings, stale) == version:
+            remove_alias(settings, stale, actor=actor, reason=f"promoted to {CHAMPION_ALIAS}", origin=origin)
     return move
 
 

@@ -29,7 +29,7 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1600,1000",
+    "--window-size=1600,1250",
     "--remote-debugging-port=0",
 )
 

@@ -13,7 +13,7 @@ def dags():
     export_airflow_env(get_settings())
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(get_settings().dags_folder), include_examples=False)
+    bag = DagBag(dag_folder=str(get_settings().dags_folder))
     assert bag.import_errors == {}
     return bag.dags
 
@@ -70,3 +70,12 @@ def test_dag_files_import_nothing_heavy() -> None:
         top = (get_settings().dags_folder / name).read_text().split("@dag(")[0]
         for heavy in ("pandas", "lightgbm", "mlflow", "feast", "great_expectations", "duckdb", "Variable.get"):
             assert heavy not in top, (name, heavy)
+
+
+def test_stale_request_detection() -> None:
+    from recops.airflow_operators import stale_request
+
+    stored = {"subject": "Promote m v3 to champion? (current: v1)", "body": "table v3"}
+    assert not stale_request(stored, subject=stored["subject"], body=stored["body"])
+    assert stale_request(stored, subject="Promote m v4 to champion? (current: v1)", body="table v4")
+    assert stale_request(stored, subject=stored["subject"], body="table v3, other metrics")

@@ -36,8 +36,15 @@ MOVIELENS_ARG = "../shared/datasets/movielens_100k"
 RETAIL_II, MOVIELENS = REPO / RETAIL_II_ARG, REPO / MOVIELENS_ARG
 MODELS = ("ranker", "popularity", "repeat", "itemcf", "als", "content")
 METRICS = ("ndcg@10", "recall@10", "hitrate@10", "map@10", "coverage", "n_users")
-MARTS = ("fct_interactions", "dim_items", "dim_users", "ml_user_features", "ml_item_features",
-         "ml_user_item_features", "ml_ltr_labels")
+MARTS = (
+    "fct_interactions",
+    "dim_items",
+    "dim_users",
+    "ml_user_features",
+    "ml_item_features",
+    "ml_user_item_features",
+    "ml_ltr_labels",
+)
 ORIGINAL_SLICE_START, ORIGINAL_CUTOFF = "2010-08-01", "2010-11-15"
 
 _TASK_LINE = re.compile(r"^(\S+)Z .*\[DAG TEST\] (starting|end task) task_id=(\S+)", re.M)
@@ -85,7 +92,9 @@ def expected_retail(lines: pd.DataFrame, cutoff: str) -> dict:
     product = code.str.match(r"^\d{5}")
     known = loaded[product & loaded["Customer ID"].notna()].assign(
         user_id=lambda f: f["Customer ID"].astype("int64").astype(str),
-        event_type=lambda f: np.where(f["Invoice"].astype(str).str.upper().str.startswith("C"), "return", "purchase"),
+        event_type=lambda f: np.where(
+            f["Invoice"].astype(str).str.upper().str.startswith("C"), "return", "purchase"
+        ),
         quantity=lambda f: f["Quantity"].abs(),
         event_at=lambda f: pd.to_datetime(f["InvoiceDate"]),
     )
@@ -97,8 +106,12 @@ def expected_retail(lines: pd.DataFrame, cutoff: str) -> dict:
         "rows_in": len(lines),
         "rows_loaded": len(loaded),
         "quarantine_reasons": {
-            k: int(v) for k, v in
-            {"non_positive_quantity": bad_quantity.sum(), "non_positive_price": bad_price.sum()}.items() if v
+            k: int(v)
+            for k, v in {
+                "non_positive_quantity": bad_quantity.sum(),
+                "non_positive_price": bad_price.sum(),
+            }.items()
+            if v
         },
         "items": int(code[product].nunique()),
         "fct_interactions": len(known.drop_duplicates(key)),
@@ -112,17 +125,26 @@ def expected_retail(lines: pd.DataFrame, cutoff: str) -> dict:
 def to_original_layout(lines: pd.DataFrame, path: Path) -> Path:
     """Write II-layout lines as the original UCI layout, the way common CSV exports look."""
     at = pd.to_datetime(lines["InvoiceDate"])
-    original = pd.DataFrame({
-        "InvoiceNo": lines["Invoice"],
-        "StockCode": lines["StockCode"],
-        "Description": lines["Description"],
-        "Quantity": lines["Quantity"],
-        "InvoiceDate": at.dt.month.astype(str) + "/" + at.dt.day.astype(str) + "/"
-        + at.dt.year.astype(str) + " " + at.dt.hour.astype(str) + ":" + at.dt.strftime("%M"),
-        "UnitPrice": lines["Price"],
-        "CustomerID": lines["Customer ID"],  # float: 17850.0, blank for guests
-        "Country": lines["Country"],
-    })
+    original = pd.DataFrame(
+        {
+            "InvoiceNo": lines["Invoice"],
+            "StockCode": lines["StockCode"],
+            "Description": lines["Description"],
+            "Quantity": lines["Quantity"],
+            "InvoiceDate": at.dt.month.astype(str)
+            + "/"
+            + at.dt.day.astype(str)
+            + "/"
+            + at.dt.year.astype(str)
+            + " "
+            + at.dt.hour.astype(str)
+            + ":"
+            + at.dt.strftime("%M"),
+            "UnitPrice": lines["Price"],
+            "CustomerID": lines["Customer ID"],  # float: 17850.0, blank for guests
+            "Country": lines["Country"],
+        }
+    )
     original.to_csv(path, index=False, encoding="latin-1")
     return path
 
@@ -162,10 +184,15 @@ def retail_ii(tmp_path_factory: pytest.TempPathFactory, cli, parse_json) -> dict
     run, run_s = timed(cli, home, "run", "--cutoff", "2010-11-01", timeout=3600)
     evaluation, eval_s = timed(cli, home, "evaluate", "--json")
     tasks = task_seconds(run.stdout)
-    report_timings("Online Retail II", {"ingest": ingest_s, "run": run_s, "evaluate": eval_s}, tasks)
+    report_timings(
+        "Online Retail II", {"ingest": ingest_s, "run": run_s, "evaluate": eval_s}, tasks
+    )
     return {
-        "home": home, "settings": Settings(home=home), "ingest": parse_json(ingest.stdout),
-        "run": parse_json(run.stdout), "evaluation": parse_json(evaluation.stdout),
+        "home": home,
+        "settings": Settings(home=home),
+        "ingest": parse_json(ingest.stdout),
+        "run": parse_json(run.stdout),
+        "evaluation": parse_json(evaluation.stdout),
         "expected": expected_retail(pd.read_parquet(RETAIL_II), "2010-11-01"),
     }
 
@@ -197,8 +224,11 @@ def test_retail_ii_evaluation_reports_protocol_v1(retail_ii: dict) -> None:
     print("\nOnline Retail II, cutoff 2010-11-01 (protocol v1)")
     for group in ("metrics", "cold_metrics"):
         for model, values in report[group].items():
-            print(f"  {group[:4]:<5}{model:<12}" + "".join(f"{m} {values[m]:.4f}  " for m in METRICS[:-1])
-                  + f"n_users {int(values['n_users'])}")
+            print(
+                f"  {group[:4]:<5}{model:<12}"
+                + "".join(f"{m} {values[m]:.4f}  " for m in METRICS[:-1])
+                + f"n_users {int(values['n_users'])}"
+            )
 
 
 # --- the original UCI layout ---------------------------------------------------------------------
@@ -208,21 +238,30 @@ def retail_original(tmp_path_factory: pytest.TempPathFactory, cli, parse_json) -
     lines = pd.read_parquet(RETAIL_II)
     lines = lines[pd.to_datetime(lines["InvoiceDate"]) >= pd.Timestamp(ORIGINAL_SLICE_START)]
     home = tmp_path_factory.mktemp("retail-original-home")
-    csv = to_original_layout(lines, tmp_path_factory.mktemp("retail-original") / "online_retail.csv")
+    csv = to_original_layout(
+        lines, tmp_path_factory.mktemp("retail-original") / "online_retail.csv"
+    )
     ingest, ingest_s = timed(cli, home, "ingest", "online-retail", str(csv))
     run, run_s = timed(cli, home, "run", "--cutoff", ORIGINAL_CUTOFF, timeout=3600)
     evaluation, eval_s = timed(cli, home, "evaluate", "--json")
-    report_timings("Online Retail, original layout", {"ingest": ingest_s, "run": run_s, "evaluate": eval_s},
-                   task_seconds(run.stdout))
+    report_timings(
+        "Online Retail, original layout",
+        {"ingest": ingest_s, "run": run_s, "evaluate": eval_s},
+        task_seconds(run.stdout),
+    )
     # the same lines in the II layout, loaded into a scratch warehouse, for comparison
     twin = Settings(home=tmp_path_factory.mktemp("retail-twin-home"))
     twin_file = csv.with_name("online_retail_ii.parquet")
     lines.to_parquet(twin_file, index=False)
     return {
-        "home": home, "settings": Settings(home=home), "ingest": parse_json(ingest.stdout),
-        "run": parse_json(run.stdout), "evaluation": parse_json(evaluation.stdout),
+        "home": home,
+        "settings": Settings(home=home),
+        "ingest": parse_json(ingest.stdout),
+        "run": parse_json(run.stdout),
+        "evaluation": parse_json(evaluation.stdout),
         "expected": expected_retail(lines.reset_index(drop=True), ORIGINAL_CUTOFF),
-        "twin": twin, "twin_file": twin_file,
+        "twin": twin,
+        "twin_file": twin_file,
     }
 
 
@@ -290,10 +329,16 @@ def movielens(tmp_path_factory: pytest.TempPathFactory, cli, parse_json) -> dict
     ingest, ingest_s = timed(cli, home, "ingest", "movielens", MOVIELENS_ARG)
     run, run_s = timed(cli, home, "run", timeout=3600)
     evaluation, eval_s = timed(cli, home, "evaluate", "--json")
-    report_timings("MovieLens 100K", {"ingest": ingest_s, "run": run_s, "evaluate": eval_s},
-                   task_seconds(run.stdout))
-    return {"ingest": parse_json(ingest.stdout), "run": parse_json(run.stdout),
-            "evaluation": parse_json(evaluation.stdout)}
+    report_timings(
+        "MovieLens 100K",
+        {"ingest": ingest_s, "run": run_s, "evaluate": eval_s},
+        task_seconds(run.stdout),
+    )
+    return {
+        "ingest": parse_json(ingest.stdout),
+        "run": parse_json(run.stdout),
+        "evaluation": parse_json(evaluation.stdout),
+    }
 
 
 def test_movielens_ranker_beats_popularity(movielens: dict) -> None:
@@ -304,5 +349,7 @@ def test_movielens_ranker_beats_popularity(movielens: dict) -> None:
     assert movielens["run"]["state"] == "success", movielens["run"]["tasks"]
     check_evaluation(movielens["evaluation"])
     metrics = movielens["evaluation"]["metrics"]
-    print(f"\nMovieLens 100K: ranker ndcg@10 {metrics['ranker']['ndcg@10']:.4f} vs popularity "
-          f"{metrics['popularity']['ndcg@10']:.4f} on {int(metrics['ranker']['n_users'])} users")
+    print(
+        f"\nMovieLens 100K: ranker ndcg@10 {metrics['ranker']['ndcg@10']:.4f} vs popularity "
+        f"{metrics['popularity']['ndcg@10']:.4f} on {int(metrics['ranker']['n_users'])} users"
+    )

@@ -64,7 +64,12 @@ def warehouse_mentions(settings, values: list[str], skip: set[str] = frozenset()
             if name in skip:
                 continue
             where = " or ".join(f'regexp_matches("{c}", ?)' for c in group["column_name"])
-            n = int(wh.scalar(f'select count(*) from "{schema}"."{table}" where {where}', [pattern] * len(group)))
+            n = int(
+                wh.scalar(
+                    f'select count(*) from "{schema}"."{table}" where {where}',
+                    [pattern] * len(group),
+                )
+            )
             if n:
                 found[name] = n
     return found

@@ -36,13 +36,28 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     settings = Settings(home=home)
     key = pseudonymise(user, settings.user_salt)
-    first = last_json(recops(home, "run", "--source", "events", "--data", manifest["events"],
-                             "--catalog", manifest["catalog"]).stdout)
+    first = last_json(
+        recops(
+            home,
+            "run",
+            "--source",
+            "events",
+            "--data",
+            manifest["events"],
+            "--catalog",
+            manifest["catalog"],
+        ).stdout
+    )
     # API feedback waiting for the next run: the customer's line must not come back through it
     settings.feedback_dir.mkdir(parents=True, exist_ok=True)
     feedback = [
-        {"user_id": u, "item_id": str(events["item_id"].iloc[0]), "event_type": "click",
-         "event_at": "2024-03-30T12:00:00+00:00", "session_id": "s-feedback"}
+        {
+            "user_id": u,
+            "item_id": str(events["item_id"].iloc[0]),
+            "event_type": "click",
+            "event_at": "2024-03-30T12:00:00+00:00",
+            "session_id": "s-feedback",
+        }
         for u in (user, neighbour)
     ]
     (settings.feedback_dir / "feedback-20240330.jsonl").write_text(
@@ -50,8 +65,18 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     audit = last_json(recops(home, "forget", user, "--requested-by", "dpo-ticket-42").stdout)
     second = last_json(recops(home, "run").stdout)
-    return {"home": home, "shop": manifest, "events": events, "user": user, "neighbour": neighbour,
-            "key": key, "settings": settings, "first": first, "audit": audit, "second": second}
+    return {
+        "home": home,
+        "shop": manifest,
+        "events": events,
+        "user": user,
+        "neighbour": neighbour,
+        "key": key,
+        "settings": settings,
+        "first": first,
+        "audit": audit,
+        "second": second,
+    }
 
 
 def test_the_audit_counts_what_was_erased(erased: dict) -> None:
@@ -66,12 +91,24 @@ def test_the_audit_counts_what_was_erased(erased: dict) -> None:
     dedup = ["item_id", "event_type", "event_at", "quantity", "price"]
     assert counts["main.fct_interactions"] == len(own.drop_duplicates(dedup))
     assert counts["main.dim_users"] == 1
-    for table in ("main.ml_user_features", "main.ml_user_item_features", "main.ml_ltr_labels",
-                  "feast.offline.ml_user_features.parquet", "feast.offline.ml_user_item_features.parquet",
-                  "feast.online.user_features", "feast.online.user_item_features",
-                  "runs.parquet_rows", "runs.bundles", "mlflow.parquet_rows", "mlflow.bundles"):
+    for table in (
+        "main.ml_user_features",
+        "main.ml_user_item_features",
+        "main.ml_ltr_labels",
+        "feast.offline.ml_user_features.parquet",
+        "feast.offline.ml_user_item_features.parquet",
+        "feast.online.user_features",
+        "feast.online.user_item_features",
+        "runs.parquet_rows",
+        "runs.bundles",
+        "mlflow.parquet_rows",
+        "mlflow.bundles",
+    ):
         assert counts[table] > 0, table
-    assert counts["feast.offline.ml_user_item_features.parquet"] == counts["main.ml_user_item_features"]
+    assert (
+        counts["feast.offline.ml_user_item_features.parquet"]
+        == counts["main.ml_user_item_features"]
+    )
     assert counts["feedback.lines"] == 1
     assert audit["requested_by"] == "dpo-ticket-42" and audit["total"] == sum(counts.values())
     with Warehouse(erased["settings"], read_only=True) as wh:
@@ -89,7 +126,10 @@ def test_after_the_next_run_no_table_mentions_the_user(erased: dict) -> None:
     assert warehouse_mentions(erased["settings"], [f"x{user}"])["raw.quarantine"] == 1
     # the neighbour's feedback line went through; the customer's did not
     assert warehouse_mentions(erased["settings"], ["s-feedback"]) == {
-        "raw.events": 1, "main.fct_interactions": 1, "main.stg_raw__events": 1}
+        "raw.events": 1,
+        "main.fct_interactions": 1,
+        "main.stg_raw__events": 1,
+    }
 
 
 def test_no_file_feature_or_bundle_mentions_the_user(erased: dict) -> None:
@@ -108,8 +148,12 @@ def test_online_store_has_no_features_for_the_user(erased: dict) -> None:
         store = get_store(erased["settings"])
         items = erased["events"]["item_id"].astype(str).unique()[:20].tolist()
         gone = online_features(store, erased["key"], items)
-        kept = online_features(store, pseudonymise(erased["neighbour"], erased["settings"].user_salt), items)
-    user_cols = [c for c in gone.columns if c.startswith(("user_features__", "user_item_features__"))]
+        kept = online_features(
+            store, pseudonymise(erased["neighbour"], erased["settings"].user_salt), items
+        )
+    user_cols = [
+        c for c in gone.columns if c.startswith(("user_features__", "user_item_features__"))
+    ]
     assert user_cols and gone[user_cols].isna().all().all()
     assert kept[[c for c in user_cols if c.startswith("user_features__")]].notna().any().any()
 
@@ -143,12 +187,21 @@ def test_reingesting_does_not_bring_the_user_back(erased: dict) -> None:
     fresh = old.tail(1).assign(event_at=pd.Timestamp(datetime.now() + timedelta(days=1), tz="UTC"))
     pd.concat([old, fresh], ignore_index=True).to_parquet(replay, index=False)
     with restored_environ():
-        again = ingest_events(settings, Path(erased["shop"]["events"]), Path(erased["shop"]["catalog"]))
+        again = ingest_events(
+            settings, Path(erased["shop"]["events"]), Path(erased["shop"]["catalog"])
+        )
         assert again.duplicate_batch
         assert ingest_events(settings, replay).events_loaded == len(old) + 1
-        run_dbt(settings, "run", vars={"cutoff": "2024-03-01"}, select="stg_raw__events fct_interactions")
+        run_dbt(
+            settings,
+            "run",
+            vars={"cutoff": "2024-03-01"},
+            select="stg_raw__events fct_interactions",
+        )
         with Warehouse(settings, read_only=True) as wh:
-            kept = wh.query_df("select event_at from main.fct_interactions where user_id = ?", [key])
+            kept = wh.query_df(
+                "select event_at from main.fct_interactions where user_id = ?", [key]
+            )
         assert kept["event_at"].tolist() == [fresh["event_at"].iloc[0].tz_convert(None).floor("us")]
 
         audit = forget_user(settings, user)

@@ -24,28 +24,47 @@ def _store(tmp_path, online_store: dict):
         "user_features": pd.DataFrame({"user_id": [GONE, KEPT], "count_orders": [3, 5]}),
         "item_features": pd.DataFrame({"item_id": ["i1", GONE], "count_buyers": [2, 1]}),
         "user_item_features": pd.DataFrame(
-            {"user_id": [GONE, GONE, KEPT], "item_id": ["i1", "i2", "i1"], "count_purchases": [1, 4, 2]}
+            {
+                "user_id": [GONE, GONE, KEPT],
+                "item_id": ["i1", "i2", "i1"],
+                "count_purchases": [1, 4, 2],
+            }
         ),
     }
     views = []
     user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
     item = Entity(name="item", join_keys=["item_id"], value_type=ValueType.STRING)
-    entities = {"user_features": [user], "item_features": [item], "user_item_features": [user, item]}
+    entities = {
+        "user_features": [user],
+        "item_features": [item],
+        "user_item_features": [user, item],
+    }
     for name, frame in rows.items():
         frame = frame.assign(event_timestamp=pd.Timestamp(now, tz="UTC"))
         path = tmp_path / f"{name}.parquet"
         frame.to_parquet(path)
         feature = frame.columns[-2]
-        views.append(FeatureView(
-            name=name, entities=entities[name], ttl=timedelta(days=30),
-            schema=[Field(name=feature, dtype=Int64)], online=True,
-            source=FileSource(name=f"{name}_source", path=str(path), timestamp_field="event_timestamp"),
-        ))
+        views.append(
+            FeatureView(
+                name=name,
+                entities=entities[name],
+                ttl=timedelta(days=30),
+                schema=[Field(name=feature, dtype=Int64)],
+                online=True,
+                source=FileSource(
+                    name=f"{name}_source", path=str(path), timestamp_field="event_timestamp"
+                ),
+            )
+        )
     project = f"privacy_{uuid.uuid4().hex[:8]}"
     config = RepoConfig(
-        project=project, provider="local", registry=str(tmp_path / "registry.db"),
-        online_store=online_store, offline_store={"type": "file"},
-        entity_key_serialization_version=3, repo_path=str(tmp_path),
+        project=project,
+        provider="local",
+        registry=str(tmp_path / "registry.db"),
+        online_store=online_store,
+        offline_store={"type": "file"},
+        entity_key_serialization_version=3,
+        repo_path=str(tmp_path),
     )
     store = FeatureStore(config=config)
     store.apply([user, item, *views])
@@ -74,7 +93,8 @@ def _check(store) -> None:
     ).to_dict()
     assert items["count_buyers"] == [1, 2]
     assert erase_online_store(Settings(), GONE, store=store) == {
-        "feast.online.user_features": 0, "feast.online.user_item_features": 0
+        "feast.online.user_features": 0,
+        "feast.online.user_item_features": 0,
     }
 
 

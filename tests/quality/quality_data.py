@@ -83,9 +83,15 @@ def load_batch(
     source: str = "events",
     ingested_at: datetime = AS_OF,
     status: str = "loaded",
+    quarantined: dict[str, int] | None = None,
 ) -> None:
-    """Write a batch as ingestion would: its raw rows and its raw.batches row."""
+    """Write a batch as ingestion would: its raw rows and its raw.batches row.
+
+    ``quarantined``: input records the loader rejected, per reason (counted in raw.batches).
+    """
     items = items if items is not None else pd.DataFrame(columns=list(RAW_ITEM_COLUMNS))
+    quarantined = quarantined or {}
+    rejected = sum(quarantined.values())
     with Warehouse(settings) as wh:
         wh.ensure_raw_schema()
         wh.append_df("raw.events", events.assign(ingested_at=ingested_at))
@@ -98,10 +104,10 @@ def load_batch(
                     "batch_id": [batch_id],
                     "source": [source],
                     "files": [json.dumps([f"/data/{batch_id}.csv"])],
-                    "rows_in": [len(events) + len(items)],
+                    "rows_in": [len(events) + len(items) + rejected],
                     "rows_loaded": [len(events) + len(items)],
-                    "rows_quarantined": [0],
-                    "quarantine_reasons": ["{}"],
+                    "rows_quarantined": [rejected],
+                    "quarantine_reasons": [json.dumps(quarantined, sort_keys=True)],
                     "status": [status],
                     "status_reason": [None],
                     "ingested_at": [ingested_at],

@@ -15,6 +15,7 @@ from recops.quality.drift import (
     psi,
     psi_against_reference,
     psi_between,
+    psi_critical_value,
     quantile_edges,
 )
 
@@ -98,3 +99,34 @@ def test_reference_round_trip_is_json_friendly() -> None:
     scores = psi_against_reference(reference, frame)
     assert scores == {"a": 0.0, "b": 0.0, "c": 0.0}
     assert psi_against_reference(reference, frame.drop(columns=["c"])).keys() == {"a", "b"}
+
+
+def test_psi_critical_value_hand_computed() -> None:
+    # (1/100 + 1/100) * chi2.ppf(0.999, 9) = 0.02 * 27.8772
+    assert psi_critical_value(10, 100, 100, confidence=0.999) == pytest.approx(0.557543, abs=1e-6)
+    # large samples: far below the rule-of-thumb thresholds
+    assert psi_critical_value(10, 20_000, 20_000, confidence=0.999) < 0.003
+    # one filled bin still has one degree of freedom
+    assert psi_critical_value(1, 10, 10, confidence=0.99) == pytest.approx(0.2 * 6.634897, 1e-6)
+    with pytest.raises(DriftInputError):
+        psi_critical_value(10, 0, 5, confidence=0.99)
+    with pytest.raises(DriftInputError):
+        psi_critical_value(10, 5, 5, confidence=1.0)
+
+
+def test_critical_value_bounds_the_noise_of_equal_distributions() -> None:
+    # 400 draws of PSI between two samples of 100 from one distribution: the 0.25 rule of thumb
+    # is exceeded by a quarter of them, the 99.9% critical value by about 1% (the asymptotic
+    # value is a little optimistic on 100 values: bins are cut on the reference sample itself)
+    rng = np.random.default_rng(3)
+    values = [psi_between(rng.gamma(2, 20, 100), rng.gamma(2, 20, 100)) for _ in range(400)]
+    limit = psi_critical_value(10, 100, 100, confidence=0.999)
+    assert sum(v > limit for v in values) <= 8
+    assert sum(v > 0.25 for v in values) > 60
+
+
+def test_reference_records_its_sample_size() -> None:
+    frame = pd.DataFrame({"q": [1, 1, 1, 2, 2, 3], "u": [5.0, 5.0, 5.0, 7.0, 7.0, np.nan]})
+    assert build_reference(frame, ["u"])["u"]["samples"] == 6
+    reference = build_reference(frame, ["u"], samples=frame["q"].nunique())
+    assert (reference["u"]["samples"], reference["u"]["rows"]) == (3, 6)

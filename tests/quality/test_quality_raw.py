@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from quality_data import (
@@ -138,7 +139,11 @@ def test_clean_batch_passes_without_alert(alerting_settings: Settings, webhook, 
 
     assert result.success and enforced.failures == []
     assert result.statistics["evaluated_expectations"] > 40
-    assert {v["suite"] for v in result.statistics["validations"]} == {"raw.events", "raw.items"}
+    assert {v["suite"] for v in result.statistics["validations"]} == {
+        "raw.events",
+        "raw.items",
+        "raw.quarantine",
+    }
     assert enforced.alert_channels == [] and enforced.quarantined_batch_ids == []
     assert read_alerts(alerting_settings) == []
     assert webhook.bodies == [] and smtp.messages == []
@@ -447,6 +452,109 @@ def test_only_the_bad_batch_of_several_is_quarantined(settings: Settings) -> Non
     assert batch_status(settings, "b-good")[0] == "loaded"
     alert = read_alerts(settings)[0]
     assert alert["batch_ids"] == ["b-good", "b-bad"] and alert["quarantined_batch_ids"] == ["b-bad"]
+
+
+def test_rows_the_loader_quarantined_count_against_the_batch(
+    alerting_settings: Settings, webhook, smtp
+) -> None:
+    # 300 records loaded, 40 rejected by the loader: 30 without item id, 10 with a negative price
+    events = raw_events("b-rej", 300)
+    load_batch(
+        alerting_settings,
+        "b-rej",
+        events,
+        quarantined={"missing_item_id": 30, "negative_price": 10},
+    )
+
+    result = validate_raw_batches(alerting_settings, ["b-rej"], run_id=RUN, as_of=AS_OF)
+
+    share = [f for f in result.failures if f.suite == "raw.quarantine"]
+    assert [(f.expectation, f.column, f.severity) for f in share] == [
+        ("expect_column_values_to_be_between", "share", "error")
+    ]  # the warning tier of the same check is not reported twice
+    rows = {r["reason"]: r["share"] for r in share[0].observed["unexpected_rows"]}
+    # 30/340 and 40/340 exceed 5%; 10/340 (2.9%) does not, so it is not listed
+    assert rows == {"missing_item_id": pytest.approx(30 / 340), "all_reasons": 40 / 340}
+    assert share[0].threshold == {"min_value": 0, "max_value": 0.05}
+    assert result.statistics["batches"]["b-rej"]["quarantined"] == {
+        "missing_item_id": 30,
+        "negative_price": 10,
+        "all_reasons": 40,
+    }
+    with pytest.raises(QualityGateError, match="missing_item_id"):
+        enforce(result, alerting_settings, stage="raw")
+    assert batch_status(alerting_settings, "b-rej")[0] == "quarantined"
+    assert raw_rows(alerting_settings, "b-rej") == 300
+    assert_alerted(
+        alerting_settings,
+        webhook,
+        smtp,
+        severity="error",
+        expectation="expect_column_values_to_be_between",
+        column="share",
+        batch_id="b-rej",
+        quarantined=True,
+    )
+
+
+def test_few_quarantined_rows_only_warn(settings: Settings) -> None:
+    load_batch(settings, "b-few", raw_events("b-few", 500), quarantined={"invalid_price": 10})
+
+    result = validate_raw_batches(settings, ["b-few"], run_id=RUN, as_of=AS_OF)
+
+    assert failed(result) == {
+        ("raw.quarantine", "expect_column_values_to_be_between", "share", "warning")
+    }
+    assert {r["reason"] for r in result.failures[0].observed["unexpected_rows"]} == {
+        "invalid_price",
+        "all_reasons",
+    }
+    assert result.passed_gate
+
+
+def test_event_after_its_ingestion_is_in_the_future(settings: Settings) -> None:
+    # the run's interval may end after the bad event (a run dated by its newest event): the
+    # batch's own ingestion time still shows the event cannot have happened yet
+    events = raw_events("b-1", 100)
+    events.loc[:3, "event_at"] = datetime(2031, 5, 1)
+    load_batch(settings, "b-1", events, ingested_at=AS_OF)
+
+    result = validate_raw_batches(settings, ["b-1"], run_id=RUN, as_of=datetime(2031, 5, 2))
+
+    assert failed(result) == {
+        (
+            "raw.events",
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            "ingested_at > event_at",
+            "error",
+        )
+    }
+    assert result.failures[0].observed["unexpected_count"] == 4
+    assert result.failures[0].threshold["or_equal"] is True
+
+
+def test_optional_column_emptied_is_a_schema_change(settings: Settings) -> None:
+    _history(settings, [300, 300, 300])
+    events = raw_events("b-new", 300, seed=8)
+    events["price_amount"] = np.nan  # the file renamed its price column: loaded as NULL
+    events["session_id"] = events["session_id"].astype(object)
+    events.loc[:39, "session_id"] = None  # 13% of the events lost their session
+    load_batch(settings, "b-new", events)
+
+    result = validate_raw_batches(settings, ["b-new"], run_id=RUN, as_of=AS_OF)
+
+    filled = {
+        (f.column, f.severity): f
+        for f in result.failures
+        if f.expectation == "expect_column_proportion_of_non_null_values_to_be_between"
+    }
+    assert set(filled) == {("price_amount", "error"), ("session_id", "warning")}
+    assert filled[("price_amount", "error")].observed == 0.0
+    assert filled[("price_amount", "error")].threshold == {"min_value": 0.5}
+    assert filled[("session_id", "warning")].observed == pytest.approx(260 / 300)
+    assert filled[("session_id", "warning")].threshold == {"min_value": pytest.approx(0.95)}
+    # quantity is set only for some event types (~50%): not a normally filled column, unchecked
+    assert result.statistics["batches"]["b-new"]["filled_share_history"]["quantity"] < 0.9
 
 
 def test_no_batches_validates_nothing(settings: Settings) -> None:

@@ -7,9 +7,17 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from quality_data import read_alerts, training_frame
+from quality_data import (
+    AS_OF,
+    batch_status,
+    load_batch,
+    raw_events,
+    raw_rows,
+    read_alerts,
+    training_frame,
+)
 
-from recops.quality.checkpoints import enforce, validate_training_set
+from recops.quality.checkpoints import enforce, validate_raw_batches, validate_training_set
 from recops.quality.references import accepted_runs, reference_path
 from recops.quality.results import QualityGateError, QualityResult
 from recops.settings import Settings
@@ -96,6 +104,32 @@ def test_drifted_feature_stops_the_run(alerting_settings: Settings, webhook, smt
     assert SPEND in body and "max_value=0.25" in body
 
 
+def test_a_failed_training_set_gate_quarantines_the_batches_of_its_run(
+    settings: Settings,
+) -> None:
+    """The run's new batches are all it changed since the last good run: held back, raw rows kept,
+    so the next run starts from the last good state. Batches of other runs stay loaded."""
+    load_batch(settings, "b-old", raw_events("b-old", 200), ingested_at=AS_OF.replace(day=1))
+    enforce(validate_raw_batches(settings, ["b-old"], run_id="run-1", as_of=AS_OF), settings,
+            stage="raw")  # fmt: skip
+    _accepted_baseline(settings, run_id="run-1")
+    load_batch(settings, "b-new", raw_events("b-new", 200, seed=4))
+    enforce(validate_raw_batches(settings, ["b-new"], run_id="run-2", as_of=AS_OF), settings,
+            stage="raw")  # fmt: skip
+
+    drifted = validate_training_set(settings, training_frame(seed=8, shift=1.0), run_id="run-2")
+    with pytest.raises(QualityGateError) as raised:
+        enforce(drifted, settings, stage="training_set")
+
+    assert raised.value.result.quarantined_batch_ids == ["b-new"]
+    status, reason = batch_status(settings, "b-new")
+    assert status == "quarantined"
+    assert reason.startswith("quality gate training_set (run run-2)") and SPEND in reason
+    assert raw_rows(settings, "b-new") == 200
+    assert batch_status(settings, "b-old") == ("loaded", None)
+    assert read_alerts(settings)[-1]["quarantined_batch_ids"] == ["b-new"]
+
+
 def test_moderate_drift_only_warns(alerting_settings: Settings, webhook, smtp) -> None:
     _accepted_baseline(alerting_settings)
 
@@ -114,6 +148,38 @@ def test_moderate_drift_only_warns(alerting_settings: Settings, webhook, smtp) -
     assert read_alerts(alerting_settings)[0]["severity"] == "warning"
     assert webhook.bodies[0]["text"].startswith("[RecOps WARNING]")
     assert smtp.messages[0]["Subject"].startswith("[RecOps WARNING]")
+
+
+def _per_user(frame: pd.DataFrame) -> pd.DataFrame:
+    """The spend feature as Feast serves user features: one value per query group."""
+    return frame.assign(**{SPEND: frame.groupby("query_id")[SPEND].transform("first")})
+
+
+def test_small_training_set_noise_is_not_drift(settings: Settings) -> None:
+    """40 query groups: two clean samples differ by a PSI above the 0.1 / 0.25 rule of thumb, but
+    not above what sampling noise reaches on 40 groups; a real shift still stops the run."""
+    baseline = validate_training_set(
+        settings, _per_user(training_frame(n_groups=40, seed=7)), run_id="run-1"
+    )
+    enforce(baseline, settings, stage="training_set")
+
+    clean = validate_training_set(
+        settings, _per_user(training_frame(n_groups=40, seed=21)), run_id="run-2"
+    )
+    drifted = validate_training_set(
+        settings, _per_user(training_frame(n_groups=40, seed=22, shift=8.0)), run_id="run-3"
+    )
+
+    limits = clean.statistics["drift"]["max_psi"][SPEND]
+    assert limits["error"] > 0.25 and limits["warning"] > 0.1  # the noise level on 40 groups
+    assert clean.statistics["drift"]["psi"][SPEND] > 0.1  # the rule of thumb would warn
+    assert clean.passed_gate, [f.line() for f in clean.failures]
+    assert ("training_set.drift", "expect_column_max_to_be_between", SPEND, "error") in failed(
+        drifted
+    )
+    spend = next(f for f in drifted.failures if f.column == SPEND)
+    assert spend.threshold == {"max_value": drifted.statistics["drift"]["max_psi"][SPEND]["error"]}
+    assert spend.observed > spend.threshold["max_value"]
 
 
 def test_groups_without_a_positive_or_a_negative(settings: Settings) -> None:

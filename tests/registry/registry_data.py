@@ -23,7 +23,7 @@ def settings_for(home: Path, **overrides) -> Settings:
 def train_booster(sign: float = 1.0, seed: int = 0) -> lgb.Booster:
     """A booster scoring by ``sign * f_signal`` (plus a little noise it mostly ignores)."""
     rng = np.random.default_rng(seed)
-    x = pd.DataFrame({"f_signal": rng.normal(size=400), "f_noise": rng.normal(size=400)})
+    x = pd.DataFrame({"f_signal": rng.uniform(0, 15, size=600), "f_noise": rng.normal(size=600)})
     y = sign * x["f_signal"] + 0.01 * x["f_noise"]
     data = lgb.Dataset(x, y, feature_name=FEATURES, free_raw_data=False)
     params = {"objective": "regression", "verbose": -1, "seed": seed, "num_leaves": 7, "deterministic": True}

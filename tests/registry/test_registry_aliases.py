@@ -4,7 +4,6 @@ the record each move leaves (who, when, from which run, why, from where)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from registry_data import copy_versions, log_version, settings_for, train_booster
@@ -182,27 +181,3 @@ def test_history_tag_keeps_the_newest_moves_that_fit() -> None:
     assert len(json.dumps(kept)) <= REGISTERED_MODEL_TAG_MAX
     assert kept[-1]["version"] == "99" and 10 < len(kept) < 100
 
-
-def test_cli_rollback(reg: Settings, tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from recops.training.registry import promote
-
-    promote(reg, "1", actor="alice", reason="first")
-    promote(reg, "2", actor="alice", reason="second")
-    env = {
-        **os.environ,
-        "RECOPS_HOME": str(reg.home),
-        "RECOPS_MODEL_NAME": reg.model_name,
-    }
-    recops = str(Path(sys.executable).with_name("recops"))
-    done = subprocess.run([recops, "rollback", "--reason", "bad day"], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    move = json.loads(done.stdout)
-    assert (move["version"], move["previous_version"], move["origin"]) == ("1", "2", "cli")
-    assert move["reason"] == "rollback from v2: bad day"
-    refused = subprocess.run([recops, "rollback", "--to", "3"], env=env, capture_output=True, text=True)
-    assert refused.returncode == 1 and "never served" in refused.stderr
-    assert aliases(reg)["champion"] == "1"

@@ -195,7 +195,7 @@ def test_popularity_trend_term_lifts_items_selling_faster_this_week():
     rows = [buys(f"s{d}", "STEADY", d) for d in (1, 4, 8, 11, 15, 18, 22, 25)]
     rows += [buys(f"r{d}", "RISING", d) for d in (1, 2, 3, 5)]
     events = pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "event_at"])
-    plain = Popularity(half_life_days=14).fit(events, None, T).top_items(2)
+    plain = Popularity(half_life_days=14, trend_weight=0.0).fit(events, None, T).top_items(2)
     trending = Popularity(half_life_days=14, trend_weight=1.0).fit(events, None, T).top_items(2)
     assert plain["item_id"].tolist() == ["STEADY", "RISING"]
     assert trending["item_id"].tolist() == ["RISING", "STEADY"]
