@@ -291,26 +291,37 @@ def register_stage(trained: dict[str, Any], *, context: dict[str, Any], settings
         "recops.gx": "success" if context.get("quality", {}).get("success") else "unknown",
         "recops.profile": s.profile,
     }
+    feature_cols = report.get("feature_cols", [])
     params = {
         **report.get("params", {}),
         "cutoff": trained["cutoff"],
         "feature_service": "ranker_v1",
+        # the ranker_v1 features the booster reads (<view>__<feature>), and how many features in all
+        "feature_service.features": [c for c in feature_cols if "__" in c],
+        "n_features": len(feature_cols),
         "data_interval_start": str(start),
         "data_interval_end": str(end),
         **{f"rows.{k}": v for k, v in report.get("row_counts", {}).items()},
         **{f"training_set.{k}": v for k, v in report.get("training_set", {}).items()},
+        **{f"timing.{k}": v for k, v in report.get("timings", {}).items()},
     }
     artifacts = {
         "bundle": out_dir / "bundle.joblib",
         "evaluation": out_dir / "evaluation.json",
         "holdout": out_dir / "holdout.parquet",
         "plots": out_dir / "plots",
+        "tables": out_dir / "tables",
+    }
+    # the ranker and every retriever on the evaluated users, and the cold users apart
+    metrics = {
+        **report["metrics"],
+        **{f"cold_{model}": values for model, values in report.get("cold_metrics", {}).items()},
     }
     info = log_candidate(
         s,
         booster=booster,
         params=params,
-        metrics=report["metrics"],
+        metrics=metrics,
         artifacts={k: v for k, v in artifacts.items() if v.exists()},
         tags=tags,
         run_name=f"pipeline-{trained['cutoff']}-{out_dir.name}",

@@ -179,6 +179,31 @@ def _erase_quarantine(wh, original: str) -> int:
     return deleted
 
 
+_SALT_IN_VIEW = re.compile(r"md5\(\(*'((?:[^']|'')*)'(?:::\w+)?\s*\|\|")
+
+
+def check_salt(settings: Settings, wh) -> None:
+    """Refuse to erase with another salt than the one the warehouse was built with: the
+    pseudonymised key would match nothing downstream of raw. dbt bakes the salt into the
+    ``stg_raw__events`` view; no view yet (no dbt run) means nothing to compare."""
+    if settings.profile == "production":
+        sql = wh.scalar(
+            "select definition from pg_views where viewname = 'stg_raw__events' "
+            "and schemaname = 'public'"
+        )
+    else:
+        sql = wh.scalar(
+            "select sql from duckdb_views() where view_name = 'stg_raw__events' "
+            "and schema_name = 'main'"
+        )
+    found = _SALT_IN_VIEW.search(sql or "")
+    if found and found.group(1).replace("''", "'") != settings.user_salt:
+        raise ErasureError(
+            "RECOPS_USER_SALT differs from the salt the warehouse was built with: set the "
+            "pipeline's salt and run forget again (nothing was erased)"
+        )
+
+
 def erase_warehouse(
     settings: Settings, original: str, key: str, erased_at: datetime
 ) -> dict[str, int]:
@@ -188,6 +213,7 @@ def erase_warehouse(
 
     counts: dict[str, int] = {}
     with Warehouse(settings) as wh:
+        check_salt(settings, wh)
         wh.ensure_raw_schema()
         with wh.transaction():
             counts[RAW_EVENTS] = _delete_where(

@@ -50,12 +50,18 @@ class Settings(BaseSettings):
     k: int = Field(default=10, ge=1, le=100)
     seed: int = 42
 
-    # --- ranker hyperparameters ----------------------------------------------------------------
+    # --- ranker hyperparameters (LightGBM LambdaRank; tuned on Online Retail II at 2010-10-04) --
     ranker_num_leaves: int = Field(default=31, ge=2)
-    ranker_learning_rate: float = Field(default=0.05, gt=0, le=1)
-    ranker_num_boost_round: int = Field(default=300, ge=1)
+    ranker_learning_rate: float = Field(default=0.02, gt=0, le=1)
+    ranker_num_boost_round: int = Field(default=1000, ge=1)
     ranker_min_data_in_leaf: int = Field(default=20, ge=1)
-    ranker_early_stopping_rounds: int = Field(default=30, ge=1)
+    ranker_early_stopping_rounds: int = Field(default=80, ge=1)
+    ranker_feature_fraction: float = Field(default=0.9, gt=0, le=1)
+    ranker_lambda_l2: float = Field(default=10.0, ge=0)
+    ranker_label_gain: tuple[float, ...] = Field(
+        default=(0.0, 1.0, 3.0, 7.0), description="Gain of relevance 0, 1, 2, 3 (set explicitly)."
+    )
+    ranker_valid_fraction: float = Field(default=0.2, ge=0, lt=1, description="Users held out for early stopping.")
 
     # --- registry and promotion --------------------------------------------------------------
     model_name: str = "recops-ranker"

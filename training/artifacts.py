@@ -3,8 +3,9 @@
 Files: ``model.txt`` (LightGBM), ``bundle.joblib`` (serving bundle), ``holdout.parquet`` (the
 evaluated users' candidates with features), ``holdout_truth.parquet`` (relevant items, evaluated
 and cold users), ``holdout.json`` (cutoff, k, catalogue size), ``plots/`` (feature importance,
-metric-by-K). ``score_holdout`` re-reads them so the promotion gate judges the champion on exactly
-the candidate's users, candidates and features.
+metric-by-K for the ranker and every retriever), ``tables/`` (the same as CSV).
+``score_holdout`` re-reads them so the promotion gate judges the champion on exactly the
+candidate's users, candidates and features.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ HOLDOUT_FILE = "holdout.parquet"
 HOLDOUT_TRUTH_FILE = "holdout_truth.parquet"
 HOLDOUT_META_FILE = "holdout.json"
 PLOTS_DIR = "plots"
+TABLES_DIR = "tables"
 
 
 def json_safe(value: Any) -> Any:
@@ -160,12 +162,20 @@ def write_run_artifacts(
             indent=2,
         )
     )
+    (out_dir / TABLES_DIR).mkdir(exist_ok=True)
+    paths["feature_importance_table"] = out_dir / TABLES_DIR / "feature_importance.csv"
+    result.feature_importance.to_csv(paths["feature_importance_table"], index=False)
+    paths["metrics_by_k_table"] = out_dir / TABLES_DIR / "metrics_by_k.csv"
+    result.metrics_by_k.to_csv(paths["metrics_by_k_table"], index=False)
     paths["feature_importance_plot"] = plot_feature_importance(
         result.feature_importance, out_dir / PLOTS_DIR / "feature_importance.png"
     )
     paths["metrics_by_k_plot"] = plot_metrics_by_k(
         result.metrics_by_k, out_dir / PLOTS_DIR / "metrics_by_k.png"
     )
+    ndcg = result.metrics_by_k[result.metrics_by_k["metric"] == "ndcg"]
+    if not ndcg.empty:
+        paths["ndcg_by_k_plot"] = plot_metrics_by_k(ndcg, out_dir / PLOTS_DIR / "ndcg_by_k.png")
     return paths
 
 

@@ -28,17 +28,22 @@ class RankerError(ValueError):
 
 
 class RankerParams(BaseModel):
-    """LambdaRank hyperparameters; ``label_gain[r]`` is the gain of relevance r."""
+    """LambdaRank hyperparameters; ``label_gain[r]`` is the gain of relevance r.
+
+    Defaults equal the ``ranker_*`` settings. Tuned on Online Retail II at cutoff 2010-10-04
+    (mean NDCG@10 of four seeds): learning rate 0.05 / L2 1 0.4034; L2 10 0.4067; learning rate
+    0.02 0.4056; both 0.4081 (seed sd 0.001); min_data_in_leaf 100 or 300, feature_fraction 0.5
+    or 0.7 and binary gains were no better."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     num_leaves: int = Field(default=31, ge=2)
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
-    num_boost_round: int = Field(default=300, ge=1)
+    learning_rate: float = Field(default=0.02, gt=0, le=1)
+    num_boost_round: int = Field(default=1000, ge=1)
     min_data_in_leaf: int = Field(default=20, ge=1)
-    early_stopping_rounds: int = Field(default=30, ge=1)
+    early_stopping_rounds: int = Field(default=80, ge=1)
     feature_fraction: float = Field(default=0.9, gt=0, le=1)
-    lambda_l2: float = Field(default=1.0, ge=0)
+    lambda_l2: float = Field(default=10.0, ge=0)
     label_gain: tuple[float, ...] = (0.0, 1.0, 3.0, 7.0)
     eval_at: int = Field(default=10, ge=1)
     valid_fraction: float = Field(default=0.2, ge=0, lt=1)
@@ -58,6 +63,10 @@ class RankerParams(BaseModel):
             num_boost_round=settings.ranker_num_boost_round,
             min_data_in_leaf=settings.ranker_min_data_in_leaf,
             early_stopping_rounds=settings.ranker_early_stopping_rounds,
+            feature_fraction=settings.ranker_feature_fraction,
+            lambda_l2=settings.ranker_lambda_l2,
+            label_gain=settings.ranker_label_gain,
+            valid_fraction=settings.ranker_valid_fraction,
             eval_at=settings.k,
             **overrides,
         )

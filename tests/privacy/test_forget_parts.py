@@ -251,3 +251,24 @@ def test_quality_results_and_alerts_quoting_the_user_go(tmp_path) -> None:
     assert erase_quality_files(settings, key) == {"quality.files": 1, "alerts.lines": 1}
     assert not (results / "failed.json").exists() and (results / "passed.json").exists()
     assert "trend_ratio" in settings.alerts_path.read_text() and key not in settings.alerts_path.read_text()
+
+
+def test_a_different_salt_is_refused_before_anything_is_erased(tmp_path) -> None:
+    from recops.privacy_ops import ErasureError
+
+    settings = Settings(home=tmp_path, user_salt="the-wrong-salt")
+    with Warehouse(settings) as wh:
+        wh.ensure_raw_schema()
+        wh.append_df("raw.events", pd.DataFrame([_raw_event("13085", "i1", 2)]))
+        # what dbt builds: the salt baked into the staging view
+        wh.execute(
+            "create view main.stg_raw__events as select "
+            "md5('pipeline''s-salt' || trim(user_id)) as user_id from raw.events"
+        )
+    with pytest.raises(ErasureError, match="RECOPS_USER_SALT"):
+        erase_warehouse(settings, "13085", pseudonymise("13085", settings.user_salt), datetime(2024, 6, 1))
+    with Warehouse(settings, read_only=True) as wh:
+        assert int(wh.scalar("select count(*) from raw.events")) == 1
+    right = Settings(home=tmp_path, user_salt="pipeline's-salt")
+    counts = erase_warehouse(right, "13085", pseudonymise("13085", right.user_salt), datetime(2024, 6, 1))
+    assert counts["raw.events"] == 1

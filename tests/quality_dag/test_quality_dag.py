@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -167,6 +168,9 @@ def _last_dag_run(home: Path) -> tuple[str, dict[str, str], dict[str, int]]:
 def scenario(tmp_path_factory: pytest.TempPathFactory, cli, webhook, smtp) -> Scenario:
     from recops.ingestion import ingest_events
     from recops.ingestion.batch import compute_batch_id
+    import os, pickle  # DEV-ONLY-CACHE
+    if os.environ.get("QDAG_CACHE") and Path(os.environ["QDAG_CACHE"]).exists():  # DEV-ONLY-CACHE
+        return pickle.loads(Path(os.environ["QDAG_CACHE"]).read_bytes())  # DEV-ONLY-CACHE
 
     home = tmp_path_factory.mktemp("quality-dag-home")
     shop, data = home / "shop", home / "incoming"
@@ -237,7 +241,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, cli, webhook, smtp) -> Sc
         run.mails = list(smtp.messages[seen[2] :])
         runs[run.name] = run
     print({name: run.seconds for name, run in runs.items()})  # visible with -s
-    return Scenario(
+    _sc = Scenario(
         home=home,
         settings=settings,
         shop=shop,
@@ -247,6 +251,9 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, cli, webhook, smtp) -> Sc
         history_batch_ids=history,
         smtp_envelopes=list(smtp.envelopes),
     )
+    if os.environ.get("QDAG_CACHE"):  # DEV-ONLY-CACHE
+        Path(os.environ["QDAG_CACHE"]).write_bytes(pickle.dumps(_sc))  # DEV-ONLY-CACHE
+    return _sc
 
 
 # --- shared assertions ---------------------------------------------------------------------------
@@ -495,7 +502,7 @@ def test_unreadable_file_fails_ingest_and_alerts_the_task_failure(scenario: Scen
     assert alert["kind"] == "task_failure" and alert["severity"] == "error"
     assert alert["run_id"] == run.run_id
     assert (alert["dag_id"], alert["task_id"], alert["stage"]) == (DAG_ID, "ingest", "ingest")
-    assert "IngestError" in alert["exception"] or "missing required column" in alert["exception"]
+    assert "missing required column" in alert["exception"]
     assert "'event_type'" in alert["exception"] and str(run.data) in alert["exception"]
     assert alert["failures"] == []
     assert_delivered(run, alert, scenario.smtp_envelopes)
@@ -512,10 +519,14 @@ def test_row_count_drop_of_90_percent(scenario: Scenario) -> None:
     assert set(failed) == {("expect_table_row_count_to_be_between", None, "error")}
     count = failed[("expect_table_row_count_to_be_between", None, "error")]
     assert count["observed"] == run.rows
-    # the band: median of the recent loaded batches' events +/- 50% (history: b3, b2, b1, ...)
-    recent = [len(pd.read_parquet(scenario.batches[b])) for b in ("b1", "b2", "b3")]
-    assert count["threshold"]["min_value"] > run.rows
-    assert count["threshold"]["min_value"] <= 0.5 * max(recent)
+    # the band: the median of the loaded batches' events (b3, b2, b1, history) +/- 50%
+    median = statistics.median(
+        len(pd.read_parquet(scenario.batches[b])) for b in ("history", "b1", "b2", "b3")
+    )
+    assert count["threshold"] == {
+        "min_value": pytest.approx(0.5 * median),
+        "max_value": pytest.approx(1.5 * median),
+    }
     assert_quarantined_and_kept(
         scenario,
         run,
@@ -556,7 +567,8 @@ def test_drifted_feature_distribution(scenario: Scenario) -> None:
     errors = {f["column"]: f for f in alert["failures"] if f["severity"] == "error"}
     assert errors and {f["suite"] for f in errors.values()} == {"training_set.drift"}
     assert {f["expectation"] for f in errors.values()} == {"expect_column_max_to_be_between"}
-    assert all(f["observed"] > f["threshold"]["max_value"] == 0.25 for f in errors.values())
+    # above the configured 0.25 and above what sampling noise reaches on this many query groups
+    assert all(f["observed"] > f["threshold"]["max_value"] >= 0.25 for f in errors.values())
     assert any("spend_amount" in column for column in errors), sorted(errors)
     assert_delivered(run, alert, scenario.smtp_envelopes)
     assert_quarantined_and_kept(

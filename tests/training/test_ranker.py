@@ -71,6 +71,13 @@ def test_params_from_settings_and_label_gain():
     params = RankerParams.from_settings(s)
     assert (params.num_leaves, params.learning_rate, params.eval_at) == (15, 0.2, 5)
     assert params.lgb_params(seed=1)["label_gain"] == [0.0, 1.0, 3.0, 7.0]
+    # every hyperparameter comes from the settings, whose defaults are RankerParams' own
+    assert RankerParams.from_settings(Settings()).model_dump() == RankerParams(eval_at=10).model_dump()
+    tuned = RankerParams.from_settings(
+        Settings(ranker_lambda_l2=3.0, ranker_feature_fraction=0.5, ranker_label_gain=(0, 1, 2))
+    )
+    assert (tuned.lambda_l2, tuned.feature_fraction, tuned.label_gain) == (3.0, 0.5, (0, 1, 2))
+    assert tuned.lgb_params(seed=1)["lambda_l2"] == 3.0
     assert params.lgb_params(seed=1)["objective"] == "lambdarank"
     with pytest.raises(ValueError, match="label_gain"):
         RankerParams(label_gain=(0.0, 3.0, 1.0))

@@ -9,6 +9,7 @@ import pytest
 from recops.training.dataset import (
     DERIVED_FEATURES,
     META_COLS,
+    HistoryStats,
     TrainingDataError,
     attach_store_features,
     build_candidates,
@@ -53,6 +54,61 @@ def test_build_candidates_unions_and_fills_missing():
     assert cands["one_score"].tolist() == [1.0, 0.5, 0.0, 0.0]
     assert cands["two_rank"].tolist() == [6, 1, 2, 1]
     assert cands["n_retrievers"].tolist() == [1, 2, 1, 1]
+    # score over the user's best score from that retriever; 0 where it did not retrieve the item
+    assert cands["one_norm"].tolist() == [1.0, 0.5, 0.0, 0.0]
+    assert cands["two_norm"].tolist() == [0.0, 1.0, 0.5, 1.0]
+
+
+def test_derived_features_by_hand():
+    """Two users, three items, purchases before as_of = 2024-03-01 (and one after it)."""
+    day = pd.Timestamp("2024-03-01")
+    rows = [
+        # u: i1 on three days (one of them twice: two orders), i2 once 100 days ago
+        ("u", "i1", day - pd.Timedelta(days=30), 2),
+        ("u", "i1", day - pd.Timedelta(days=20), 1),
+        ("u", "i1", day - pd.Timedelta(days=20, hours=2), 1),
+        ("u", "i1", day - pd.Timedelta(days=10), 3),
+        ("u", "i2", day - pd.Timedelta(days=100), 1),
+        # u: i4 first 120 days ago, again 40 days ago (an old favourite inside the last 90 days)
+        ("u", "i4", day - pd.Timedelta(days=120), 1),
+        ("u", "i4", day - pd.Timedelta(days=40), 1),
+        # v: i1 once, i3 once; and i3 again *after* as_of (must not count)
+        ("v", "i1", day - pd.Timedelta(days=5), 1),
+        ("v", "i3", day - pd.Timedelta(days=50), 1),
+        ("v", "i3", day + pd.Timedelta(days=1), 9),
+    ]
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "event_at", "quantity"]).assign(
+        event_type="purchase", price_amount=1.0
+    )
+    stats = HistoryStats.fit(events, None, day)
+    pairs = pd.DataFrame(
+        [("u", "i1"), ("u", "i2"), ("u", "i3"), ("v", "i3"), ("w", "i1")],
+        columns=["user_id", "item_id"],
+    )
+    f = stats.features(pairs)
+    assert f.columns.tolist() == list(DERIVED_FEATURES)
+    assert f["user_item_purchases"].tolist() == [4, 1, 0, 1, 0]
+    np.testing.assert_allclose(f["days_since_user_bought_item"], [10, 100, np.nan, 50, np.nan])
+    # u has 7 orders (distinct purchase times): i1 is in 4 of them
+    np.testing.assert_allclose(f["user_item_purchase_share"], [4 / 7, 1 / 7, 0.0, 0.5, np.nan])
+    np.testing.assert_allclose(f["user_item_quantity"], [7, 1, 0, 1, 0])
+    # i1 bought on three days spanning 20 days: every 10 days, and due now (10 / 10)
+    np.testing.assert_allclose(f["user_item_interval_days"], [10, np.nan, np.nan, np.nan, np.nan])
+    np.testing.assert_allclose(f["user_item_due_ratio"], [1.0, np.nan, np.nan, np.nan, np.nan])
+    # i1: u bought it on 3 days, v on one: 1 of 2 buyers again; i3: v once (before as_of)
+    np.testing.assert_allclose(f["item_repurchase_rate"], [0.5, 0.0, 0.0, 0.0, 0.5])
+    np.testing.assert_allclose(f["item_days_since_first_sale"], [30, 100, 50, 50, 30])
+    np.testing.assert_allclose(f["item_days_since_last_sale"], [5, 100, 50, 50, 5])
+    # last 90 days: u bought i1 (new, first 30 days ago) and i4 (first 120 days ago): half new;
+    # v bought i1 and i3 there, both for the first time
+    np.testing.assert_allclose(f["user_novelty_90d"], [0.5, 0.5, 0.5, 1.0, np.nan])
+    # served a week later: every "days since" is a week older, nothing else moves
+    later = stats.features(pairs, day + pd.Timedelta(days=7))
+    np.testing.assert_allclose(
+        later["days_since_user_bought_item"], f["days_since_user_bought_item"] + 7
+    )
+    np.testing.assert_allclose(later["user_item_due_ratio"], [1.7, np.nan, np.nan, np.nan, np.nan])
+    pd.testing.assert_series_equal(later["user_item_purchase_share"], f["user_item_purchase_share"])
 
 
 def test_relevance_grades():
