@@ -19,7 +19,7 @@ demo: install
 	$(RUN) recops demo
 
 test: install
-	$(RUN) pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(RUN) pytest -n 2 --dist loadfile -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 test-fast: install
 	$(RUN) pytest -m "not integration and not slow" $(PYTEST_ARGS)

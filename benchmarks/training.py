@@ -138,11 +138,18 @@ def main() -> None:
     steps += counted
     total = round(sum(s["seconds"] for s in counted), 2)
 
-    table = Table(title="RecOps training + evaluation, Online Retail II" + (" (quick)" if args.quick else ""))
+    table = Table(
+        title="RecOps training + evaluation, Online Retail II" + (" (quick)" if args.quick else "")
+    )
     for col in ("step", "seconds", "counted", "peak RSS MB"):
         table.add_column(col, justify="left" if col == "step" else "right")
     for s in steps:
-        table.add_row(s["step"], f"{s['seconds']:.1f}", "yes" if s["counted"] else "-", f"{s['peak_rss_mb']:,}")
+        table.add_row(
+            s["step"],
+            f"{s['seconds']:.1f}",
+            "yes" if s["counted"] else "-",
+            f"{s['peak_rss_mb']:,}",
+        )
     table.add_row("training + evaluation", f"{total:.1f}", f"budget {BUDGET_S:.0f}", "")
     console = Console()
     console.print(table)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics as stats_lib
 import time
 from collections.abc import Sequence
@@ -37,7 +38,12 @@ from recops.constants import (
     USER_COL,
 )
 from recops.quality import suites
-from recops.quality.drift import build_reference, psi_against_reference, psi_critical_value
+from recops.quality.drift import (
+    build_reference,
+    is_age_feature,
+    psi_against_reference,
+    psi_critical_value,
+)
 from recops.quality.notifiers import Alert, send_alert
 from recops.quality.references import accept_reference, latest_reference, save_reference
 from recops.quality.report import record_result, result_path
@@ -255,8 +261,9 @@ def _row_count_bounds(
         return None, None, {"history": []}
     median = float(stats_lib.median(counts))
     tol = settings.quality_row_count_tolerance
-    low = median * (1 - tol)
-    return (low if low > 0 else None), median * (1 + tol), {"history": counts, "median": median}
+    # whole rows (GX would truncate a fractional bound): the counts inside the band
+    low, high = math.ceil(median * (1 - tol)), math.floor(median * (1 + tol))
+    return (low if low > 0 else None), high, {"history": counts, "median": median}
 
 
 def _filled_shares(wh: Warehouse, history: pd.DataFrame) -> dict[str, float]:
@@ -585,6 +592,35 @@ def numeric_features(frame: pd.DataFrame, *, exclude: Sequence[str]) -> list[str
     ]
 
 
+def _snapshot(data: pd.DataFrame) -> pd.Timestamp | None:
+    """The training set's newest label time (its newest snapshot), if it has one."""
+    if TIMESTAMP_COL not in data.columns or not len(data):
+        return None
+    newest = pd.Timestamp(data[TIMESTAMP_COL].max())
+    return None if pd.isna(newest) else newest
+
+
+def _age_adjusted(
+    data: pd.DataFrame, reference: dict[str, dict[str, Any]], snapshot: pd.Timestamp | None
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The frame with each age feature (``is_age_feature``) made younger by the days between the
+    reference's snapshot and this one, so that only a change beyond the calendar counts as drift.
+    Returns the frame and the days taken off per feature."""
+    elapsed: dict[str, float] = {}
+    for feature, entry in reference.items():
+        if not is_age_feature(feature) or snapshot is None or not entry.get("snapshot"):
+            continue
+        days = (snapshot - pd.Timestamp(entry["snapshot"])) / pd.Timedelta(days=1)
+        if days:
+            elapsed[feature] = float(days)
+    if not elapsed:
+        return data, {}
+    shifted = data.assign(
+        **{f: pd.to_numeric(data[f], errors="coerce") - days for f, days in elapsed.items()}
+    )
+    return shifted, elapsed
+
+
 def _psi_limits(
     settings: Settings,
     reference: dict[str, dict[str, Any]],
@@ -592,9 +628,17 @@ def _psi_limits(
     features: Sequence[str],
 ) -> dict[str, dict[str, float]]:
     """Per feature and severity: the configured PSI threshold, or the PSI that sampling noise
-    reaches on these sample sizes (query groups) when that is higher. References saved before
-    sample sizes were recorded fall back to their row count."""
+    reaches on these sample sizes (query groups) when that is higher.
+
+    The noise level is Bonferroni-corrected over the features, so that a clean training set
+    trips a tier with about the probability ``1 - PSI_NOISE_CONFIDENCE`` per run, however many
+    features it has. References saved before sample sizes were recorded use their row count.
+    """
     configured = {ERROR: settings.quality_psi_error, WARNING: settings.quality_psi_warn}
+    confidence = {
+        severity: 1 - (1 - level) / max(len(features), 1)
+        for severity, level in suites.PSI_NOISE_CONFIDENCE.items()
+    }
     limits: dict[str, dict[str, float]] = {}
     for f in features:
         ref = reference[f]
@@ -604,11 +648,11 @@ def _psi_limits(
             severity: round(
                 max(
                     configured[severity],
-                    psi_critical_value(max(bins, 1), *samples, confidence=confidence),
+                    psi_critical_value(max(bins, 1), *samples, confidence=confidence[severity]),
                 ),
                 6,
             )
-            for severity, confidence in suites.PSI_NOISE_CONFIDENCE.items()
+            for severity in confidence
         }
     return limits
 
@@ -626,7 +670,10 @@ def validate_training_set(
 
     Checks label rate, one positive and one negative per query group, leakage (every ``*_at``
     feature strictly before the label's ``event_timestamp``), no all-null feature, and PSI drift
-    of every numeric feature against the last accepted training set. Saves this frame's drift
+    of every numeric feature against the last accepted training set: a PSI counts above both the
+    configured threshold and what sampling noise reaches on this many query groups, and an age
+    feature (``is_age_feature``) is first made younger by the days between the two training
+    sets' newest snapshots. Saves this frame's drift
     reference; ``enforce`` accepts it when the gate passes. ``features`` defaults to every
     numeric column other than label, group, ``BOOKKEEPING_COLS`` and ``label_is_positive``
     (pass ``recops.training.dataset.feature_columns(frame)`` to pin the ranker's own list).
@@ -659,18 +706,24 @@ def validate_training_set(
         ),
         FrameCheck(suites.training_groups_suite(), groups, index_columns=(group_col,)),
     ]
+    snapshot = _snapshot(data)
     current = build_reference(data, feature_cols, samples=len(groups))
+    for entry in current.values():
+        entry["snapshot"] = snapshot.isoformat() if snapshot is not None else None
     save_reference(settings, run_id, current)
     drift: dict[str, Any] = {"reference_run_id": None, "psi": {}}
     previous = latest_reference(settings, exclude_run_id=run_id)
     if previous is not None:
         reference_run, reference = previous
-        psi = psi_against_reference({f: reference[f] for f in feature_cols if f in reference}, data)
+        compared = {f: reference[f] for f in feature_cols if f in reference}
+        aged, elapsed = _age_adjusted(data, compared, snapshot)
+        psi = psi_against_reference(compared, aged)
         limits = _psi_limits(settings, reference, current, list(psi))
         drift = {
             "reference_run_id": reference_run,
             "psi": {k: round(v, 6) for k, v in psi.items()},
             "max_psi": limits,
+            "age_features_shifted_days": elapsed,
         }
         if psi:
             checks.append(

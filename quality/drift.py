@@ -116,6 +116,15 @@ def psi_critical_value(bins: int, n_expected: int, n_actual: int, *, confidence:
     return float(scale * chi2.ppf(confidence, max(bins - 1, 1)))
 
 
+def is_age_feature(name: str) -> bool:
+    """Days since an entity's *first* event (``item_days_since_first_sale``,
+    ``user_item_features__first_purchase_at_age_days``). Such a feature grows with the calendar:
+    two training sets 15 days apart differ by 15 days on every item, which PSI would call drift.
+    The gate compares it after taking off the days between the two snapshots."""
+    lowered = name.lower()
+    return "days_since_first" in lowered or ("first_" in lowered and lowered.endswith("_age_days"))
+
+
 def build_reference(
     frame: pd.DataFrame,
     columns: Sequence[str],

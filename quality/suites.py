@@ -70,8 +70,9 @@ COMPLETENESS_DROP_WARN = 0.05
 """Warn when the filled share falls more than this (absolute) below its recent share, e.g. a
 tenth of the events suddenly without a user id."""
 PSI_NOISE_CONFIDENCE: dict[Severity, float] = {ERROR: 0.999, WARNING: 0.99}
-"""A PSI must also exceed what sampling noise reaches with this probability (per severity) before
-it counts as drift: on a small training set the configured thresholds are within the noise."""
+"""A PSI must also exceed what sampling noise reaches with this probability (per severity and
+training set, Bonferroni-corrected over its features) before it counts as drift: on a small
+training set the configured thresholds are within the noise."""
 LABEL_RATE_MIN = 0.001
 LABEL_RATE_MAX = 0.5
 """Share of positive labels in a training set; outside the band the candidates or labels broke."""

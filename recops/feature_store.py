@@ -91,7 +91,9 @@ def apply_features(settings: Settings) -> FeatureApplyResult:
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"feast apply failed in {settings.feature_repo_path}:\n{proc.stdout}\n{proc.stderr}")
+        raise RuntimeError(
+            f"feast apply failed in {settings.feature_repo_path}:\n{proc.stdout}\n{proc.stderr}"
+        )
     store = get_store(settings)
     return FeatureApplyResult(
         entities=sorted(e.name for e in store.list_entities()),
@@ -105,7 +107,11 @@ def _source_rows(settings: Settings) -> dict[str, int]:
     if settings.profile == "production":
         return {}
     return {
-        table: int(pd.read_parquet(settings.feature_data_dir / f"{table}.parquet", columns=[TIMESTAMP_COL]).shape[0])
+        table: int(
+            pd.read_parquet(
+                settings.feature_data_dir / f"{table}.parquet", columns=[TIMESTAMP_COL]
+            ).shape[0]
+        )
         for table in ML_MARTS
         if (settings.feature_data_dir / f"{table}.parquet").exists()
     }
@@ -145,7 +151,9 @@ def materialize_interval(settings: Settings, start: datetime, end: datetime) -> 
     }
 
 
-def service_views(store, service_name: str = FEATURE_SERVICE) -> list[tuple[str, list[str], list[str]]]:
+def service_views(
+    store, service_name: str = FEATURE_SERVICE
+) -> list[tuple[str, list[str], list[str]]]:
     """(view name, join keys, feature names) of every feature view the service reads."""
     service = store.get_feature_service(service_name)
     out = []

@@ -187,12 +187,9 @@ class HistoryStats:
         quantity = None
         if QUANTITY_COL in paid.columns:
             qty = pd.to_numeric(paid[QUANTITY_COL], errors="coerce").fillna(0).clip(lower=0)
-            quantity = _pair_matrix(
-                user_index.get_indexer(paid[USER_COL]),
-                item_index.get_indexer(paid[ITEM_COL]),
-                qty.to_numpy(dtype=np.float64),
-                shape,
-            )
+            qu, qi = user_index.get_indexer(paid[USER_COL]), item_index.get_indexer(paid[ITEM_COL])
+            ok = (qu >= 0) & (qi >= 0)  # e.g. anonymous purchase lines
+            quantity = _pair_matrix(qu[ok], qi[ok], qty.to_numpy(dtype=np.float64)[ok], shape)
 
         user_orders = np.bincount(
             user_index.get_indexer(bought[[USER_COL, EVENT_AT_COL]].drop_duplicates()[USER_COL]),

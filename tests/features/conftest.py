@@ -22,13 +22,28 @@ T0 = pd.Timestamp("2024-03-01")  # a label window's start: the point in time of 
 DAY = pd.Timedelta(days=1)
 
 USER_COLUMNS = (
-    "count_purchases_7d", "count_purchases_30d", "count_purchases_90d", "count_orders_90d",
-    "spend_amount_7d", "spend_amount_30d", "spend_amount_90d", "count_distinct_items_90d",
-    "count_views_30d", "count_returns_90d", "days_since_last_purchase",
+    "count_purchases_7d",
+    "count_purchases_30d",
+    "count_purchases_90d",
+    "count_orders_90d",
+    "spend_amount_7d",
+    "spend_amount_30d",
+    "spend_amount_90d",
+    "count_distinct_items_90d",
+    "count_views_30d",
+    "count_returns_90d",
+    "days_since_last_purchase",
 )
 ITEM_COLUMNS = (
-    "count_purchases_7d", "count_purchases_30d", "count_purchases_90d", "count_buyers_30d",
-    "count_buyers_90d", "count_views_30d", "trend_ratio", "price_amount", "count_returns_90d",
+    "count_purchases_7d",
+    "count_purchases_30d",
+    "count_purchases_90d",
+    "count_buyers_30d",
+    "count_buyers_90d",
+    "count_views_30d",
+    "trend_ratio",
+    "price_amount",
+    "count_returns_90d",
     "return_rate_90d",
 )
 
@@ -61,36 +76,60 @@ def _item_rows(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
 def _pair_rows(rows: list[tuple[str, str, str, int, str]]) -> pd.DataFrame:
     """(user, item, snapshot, cumulative count_purchases, last_purchase_at)."""
     frame = pd.DataFrame(
-        rows, columns=["user_id", "item_id", "event_timestamp", "count_purchases", "last_purchase_at"]
+        rows,
+        columns=["user_id", "item_id", "event_timestamp", "count_purchases", "last_purchase_at"],
     )
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"])
     frame["last_purchase_at"] = pd.to_datetime(frame["last_purchase_at"])
-    frame["first_purchase_at"] = frame.groupby(["user_id", "item_id"])["last_purchase_at"].transform("min")
+    frame["first_purchase_at"] = frame.groupby(["user_id", "item_id"])[
+        "last_purchase_at"
+    ].transform("min")
     frame["count_views"] = 0
     frame["count_carts"] = 0
-    return frame[["user_id", "item_id", "event_timestamp", "count_purchases", "count_views",
-                  "count_carts", "first_purchase_at", "last_purchase_at"]]
+    return frame[
+        [
+            "user_id",
+            "item_id",
+            "event_timestamp",
+            "count_purchases",
+            "count_views",
+            "count_carts",
+            "first_purchase_at",
+            "last_purchase_at",
+        ]
+    ]
 
 
 # u1 buys on 02-20, 02-29 and, after T0, five more times before 03-08: the 03-08 snapshot (and
 # the pair's 03-03 row) hold purchases that happened after T0 and must not reach T0's rows.
-USER_FEATURES = _user_rows([
-    ("u1", "2024-02-23", 2), ("u1", "2024-03-01", 3), ("u1", "2024-03-08", 9),
-    ("u2", "2024-03-01", 4), ("u2", "2024-03-08", 4),
-    ("u3", "2024-03-08", 1),  # first seen after T0: nothing to see at T0
-    ("u4", "2024-02-01", 7),  # stale: older than the snapshot ttl at T0
-    ("u5", "2023-12-15", 5),  # only in an early interval (backfill test)
-])
-ITEM_FEATURES = _item_rows([
-    ("i1", "2024-03-01", 20), ("i1", "2024-03-08", 50),
-    ("i2", "2024-03-01", 3), ("i3", "2024-03-01", 1),
-])
-USER_ITEM_FEATURES = _pair_rows([
-    ("u1", "i1", "2024-02-21", 1, "2024-02-20 10:00"),
-    ("u1", "i1", "2024-03-01", 2, "2024-02-29 09:00"),
-    ("u1", "i1", "2024-03-03", 3, "2024-03-02 11:00"),
-    ("u2", "i2", "2024-02-10", 1, "2024-02-09 08:00"),
-])
+USER_FEATURES = _user_rows(
+    [
+        ("u1", "2024-02-23", 2),
+        ("u1", "2024-03-01", 3),
+        ("u1", "2024-03-08", 9),
+        ("u2", "2024-03-01", 4),
+        ("u2", "2024-03-08", 4),
+        ("u3", "2024-03-08", 1),  # first seen after T0: nothing to see at T0
+        ("u4", "2024-02-01", 7),  # stale: older than the snapshot ttl at T0
+        ("u5", "2023-12-15", 5),  # only in an early interval (backfill test)
+    ]
+)
+ITEM_FEATURES = _item_rows(
+    [
+        ("i1", "2024-03-01", 20),
+        ("i1", "2024-03-08", 50),
+        ("i2", "2024-03-01", 3),
+        ("i3", "2024-03-01", 1),
+    ]
+)
+USER_ITEM_FEATURES = _pair_rows(
+    [
+        ("u1", "i1", "2024-02-21", 1, "2024-02-20 10:00"),
+        ("u1", "i1", "2024-03-01", 2, "2024-02-29 09:00"),
+        ("u1", "i1", "2024-03-03", 3, "2024-03-02 11:00"),
+        ("u2", "i2", "2024-02-10", 1, "2024-02-09 08:00"),
+    ]
+)
 
 
 def write_marts(settings: Settings) -> None:

@@ -54,9 +54,7 @@ def test_a_backfill_of_an_earlier_interval_keeps_the_newer_values(materialized) 
     again = online(settings)
     # u5's only row (2023-12-15) lies in the backfilled interval: it appears, nothing else moves
     assert again.loc["u5", "user_features__count_purchases_90d"] == 5
-    pd.testing.assert_frame_equal(
-        again.drop(index="u5"), first.drop(index="u5"), check_dtype=False
-    )
+    pd.testing.assert_frame_equal(again.drop(index="u5"), first.drop(index="u5"), check_dtype=False)
     # and the backfill is idempotent as well
     materialize_interval(settings, datetime(2023, 12, 1), datetime(2024, 3, 2))
     pd.testing.assert_frame_equal(online(settings), again)

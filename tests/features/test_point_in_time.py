@@ -21,12 +21,14 @@ def entity_rows(rows: list[tuple[str, str, pd.Timestamp]]) -> pd.DataFrame:
 
 def test_a_later_event_does_not_leak_into_an_earlier_label(feast_home) -> None:
     settings = feast_home
-    rows = entity_rows([
-        ("u1", "i1", T0),             # the snapshot *at* T0 counts events strictly before T0
-        ("u1", "i1", T0 + 4 * DAY),   # between snapshots: still T0's, not 03-08's
-        ("u1", "i1", T0 + 7 * DAY),   # the 03-08 snapshot is visible from 03-08 on
-        ("u1", "i1", T0 - DAY),       # before T0: the 02-23 snapshot
-    ])
+    rows = entity_rows(
+        [
+            ("u1", "i1", T0),  # the snapshot *at* T0 counts events strictly before T0
+            ("u1", "i1", T0 + 4 * DAY),  # between snapshots: still T0's, not 03-08's
+            ("u1", "i1", T0 + 7 * DAY),  # the 03-08 snapshot is visible from 03-08 on
+            ("u1", "i1", T0 - DAY),  # before T0: the 02-23 snapshot
+        ]
+    )
     got = historical_features(settings, rows)
     assert got["user_features__count_purchases_90d"].tolist() == [3, 3, 9, 2]
     items = got["item_features__count_purchases_90d"]
@@ -35,8 +37,10 @@ def test_a_later_event_does_not_leak_into_an_earlier_label(feast_home) -> None:
     assert got["user_item_features__count_purchases"].tolist() == [2, 3, 3, 1]
     last = pd.to_datetime(got["user_item_features__last_purchase_at"], utc=True).dt.tz_convert(None)
     assert last.tolist() == [
-        pd.Timestamp("2024-02-29 09:00"), pd.Timestamp("2024-03-02 11:00"),
-        pd.Timestamp("2024-03-02 11:00"), pd.Timestamp("2024-02-20 10:00"),
+        pd.Timestamp("2024-02-29 09:00"),
+        pd.Timestamp("2024-03-02 11:00"),
+        pd.Timestamp("2024-03-02 11:00"),
+        pd.Timestamp("2024-02-20 10:00"),
     ]
     assert (last < got["event_timestamp"]).all()
 
@@ -47,14 +51,21 @@ def test_every_entity_row_comes_back_in_order(feast_home) -> None:
     Feast's file store drops entity rows sharing one view's join keys and timestamp
     (feast-dev/feast#6787); ``historical_features`` queries each view on its own keys."""
     settings = feast_home
-    rows = entity_rows([
-        ("u1", "i3", T0), ("u1", "i1", T0), ("u1", "i2", T0), ("u1", "i1", T0),  # a repeat too
-        ("u3", "i1", T0),  # u3's only snapshot is later: nulls, the row stays
-        ("u4", "i2", T0),  # u4's snapshot is older than the ttl: nulls
-        ("u2", "i2", T0),
-    ])
+    rows = entity_rows(
+        [
+            ("u1", "i3", T0),
+            ("u1", "i1", T0),
+            ("u1", "i2", T0),
+            ("u1", "i1", T0),  # a repeat too
+            ("u3", "i1", T0),  # u3's only snapshot is later: nulls, the row stays
+            ("u4", "i2", T0),  # u4's snapshot is older than the ttl: nulls
+            ("u2", "i2", T0),
+        ]
+    )
     got = historical_features(settings, rows)
-    assert got[["user_id", "item_id"]].values.tolist() == rows[["user_id", "item_id"]].values.tolist()
+    assert (
+        got[["user_id", "item_id"]].values.tolist() == rows[["user_id", "item_id"]].values.tolist()
+    )
     assert (got["event_timestamp"] == T0).all()
     users = got["user_features__count_purchases_90d"]
     assert users.iloc[:4].tolist() == [3, 3, 3, 3]
@@ -96,8 +107,13 @@ def test_dbt_marts_through_feast_are_point_in_time(tmp_path, restore_env) -> Non
 
     alice = pseudonymise("alice", settings.user_salt)
     label_at = pd.Timestamp("2024-03-04")
-    rows = entity_rows([(alice, "i1", label_at), (alice, "i2", label_at),
-                        (alice, "i1", pd.Timestamp("2024-03-11"))])
+    rows = entity_rows(
+        [
+            (alice, "i1", label_at),
+            (alice, "i2", label_at),
+            (alice, "i1", pd.Timestamp("2024-03-11")),
+        ]
+    )
     got = historical_features(settings, rows)
     # at 03-04 alice has bought i1 three times; the purchases of 03-05 and 03-06 are invisible
     assert got["user_features__count_purchases_90d"].tolist() == [3, 3, 5]

@@ -37,7 +37,9 @@ def retail_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     reuse = os.environ.get("RECOPS_ACCEPTANCE_HOME")
     if reuse:
         settings = Settings(home=Path(reuse))
-        runs = sorted((settings.home / "runs").glob("*/evaluation.json"), key=lambda p: p.stat().st_mtime)
+        runs = sorted(
+            (settings.home / "runs").glob("*/evaluation.json"), key=lambda p: p.stat().st_mtime
+        )
         if not runs:
             pytest.fail(f"RECOPS_ACCEPTANCE_HOME={reuse} holds no finished run")
         return {"settings": settings, "run_dir": runs[-1].parent, "seconds": None, "trained": None}
@@ -47,7 +49,9 @@ def retail_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from recops.ingestion import ingest_online_retail
     from recops.pipeline import features_stage, train_stage, training_set_stage, transform_stage
 
-    settings = Settings(home=tmp_path_factory.mktemp("acceptance") / "home", user_salt="test-salt-123")
+    settings = Settings(
+        home=tmp_path_factory.mktemp("acceptance") / "home", user_salt="test-salt-123"
+    )
     saved = dict(os.environ)  # get_store exports the home's tool environment: restore it after
     try:
         assert ingest_online_retail(settings, RETAIL_II).status == "loaded"
@@ -60,7 +64,12 @@ def retail_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return {"settings": settings, "run_dir": Path(trained["run_dir"]), "seconds": seconds, "trained": trained}
+    return {
+        "settings": settings,
+        "run_dir": Path(trained["run_dir"]),
+        "seconds": seconds,
+        "trained": trained,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +100,10 @@ def test_ranker_beats_every_single_retriever(report: dict, retail_run: dict) -> 
     best = max(RETRIEVERS, key=lambda name: metrics[name]["ndcg@10"])
     ratio = ranker / metrics[best]["ndcg@10"]
     took = retail_run["seconds"]
-    print(f"\nranker NDCG@10 {ranker:.4f}, best single {best} {metrics[best]['ndcg@10']:.4f}: "
-          f"x{ratio:.3f}" + (f"; training set + train + evaluation {took:.0f} s" if took else ""))
+    print(
+        f"\nranker NDCG@10 {ranker:.4f}, best single {best} {metrics[best]['ndcg@10']:.4f}: "
+        f"x{ratio:.3f}" + (f"; training set + train + evaluation {took:.0f} s" if took else "")
+    )
     assert ranker >= MIN_NDCG
     assert ratio >= MIN_RATIO
     for metric in ("recall@10", "hitrate@10", "map@10"):
@@ -118,12 +129,18 @@ def test_mlflow_holds_params_metrics_and_pictures(retail_run: dict) -> None:
     saved = dict(os.environ)
     try:
         settings = retail_run["settings"]
-        context = {"data_interval_start": "2010-12-10T00:00:00+00:00",
-                   "data_interval_end": "2010-12-10T00:00:00+00:00"}
+        context = {
+            "data_interval_start": "2010-12-10T00:00:00+00:00",
+            "data_interval_end": "2010-12-10T00:00:00+00:00",
+        }
         info = register_stage(retail_run["trained"], context=context, settings=settings)
         c = client(settings)
         run = c.get_run(info["run_id"])
-        artifacts = {a.path for folder in ("plots", "tables") for a in c.list_artifacts(run.info.run_id, folder)}
+        artifacts = {
+            a.path
+            for folder in ("plots", "tables")
+            for a in c.list_artifacts(run.info.run_id, folder)
+        }
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -137,5 +154,10 @@ def test_mlflow_holds_params_metrics_and_pictures(retail_run: dict) -> None:
     for model in RETRIEVERS:
         assert f"{model}.ndcg_at_10" in metrics and f"{model}.coverage" in metrics
     assert "cold_ranker.ndcg_at_10" in metrics and "cold_popularity.ndcg_at_10" in metrics
-    assert {"plots/feature_importance.png", "plots/metrics_by_k.png", "plots/ndcg_by_k.png",
-            "tables/feature_importance.csv", "tables/metrics_by_k.csv"} <= artifacts
+    assert {
+        "plots/feature_importance.png",
+        "plots/metrics_by_k.png",
+        "plots/ndcg_by_k.png",
+        "tables/feature_importance.csv",
+        "tables/metrics_by_k.csv",
+    } <= artifacts

@@ -79,7 +79,7 @@ def test_online_features_for_a_known_user(shop_run: dict) -> None:
     snapshot = (events["event_at"].max().normalize() + timedelta(days=1)).tz_localize(None)
     at = pd.to_datetime(buys["event_at"]).dt.tz_localize(None)
     mine = buys[(buys["user_id"].astype(str) == user) & (at >= snapshot - timedelta(days=90)) & (at < snapshot)]
-    expected = len(mine.drop_duplicates(["item_id", "event_at"]))
+    expected = len(mine.drop_duplicates(["item_id", "event_at", "quantity", "price"]))
     item = str(mine["item_id"].iloc[0])
     feats = online_features(get_store(settings), pseudonymise(user, settings.user_salt), [item])
     assert int(feats["user_features__count_purchases_90d"].iloc[0]) == expected

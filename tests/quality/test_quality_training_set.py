@@ -18,6 +18,7 @@ from quality_data import (
 )
 
 from recops.quality.checkpoints import enforce, validate_raw_batches, validate_training_set
+from recops.quality.drift import psi_between
 from recops.quality.references import accepted_runs, reference_path
 from recops.quality.results import QualityGateError, QualityResult
 from recops.settings import Settings
@@ -131,9 +132,13 @@ def test_a_failed_training_set_gate_quarantines_the_batches_of_its_run(
 
 
 def test_moderate_drift_only_warns(alerting_settings: Settings, webhook, smtp) -> None:
-    _accepted_baseline(alerting_settings)
-
-    # 1,500 query groups: a PSI of 0.1 is well above what sampling noise reaches on them
+    # 1,500 query groups each: a PSI of 0.1 is well above what sampling noise reaches on them
+    baseline = training_frame(n_groups=1500, per_group=4, seed=7)
+    enforce(
+        validate_training_set(alerting_settings, baseline, run_id="run-1"),
+        alerting_settings,
+        stage="training_set",
+    )
     moderate = training_frame(n_groups=1500, per_group=4, seed=8, shift=0.15)
     result = validate_training_set(alerting_settings, moderate, run_id="run-2")
     enforced = enforce(result, alerting_settings, stage="training_set")
@@ -180,6 +185,32 @@ def test_small_training_set_noise_is_not_drift(settings: Settings) -> None:
     spend = next(f for f in drifted.failures if f.column == SPEND)
     assert spend.threshold == {"max_value": drifted.statistics["drift"]["max_psi"][SPEND]["error"]}
     assert spend.observed > spend.threshold["max_value"]
+
+
+AGE = "user_item_features__first_purchase_at_age_days"
+
+
+def test_age_features_are_compared_across_the_calendar(settings: Settings) -> None:
+    """60 days later every pair is 60 days older: not drift. Ages reset (pairs all new): drift."""
+    _accepted_baseline(settings)
+    later = training_frame(seed=8)
+    later["event_timestamp"] += pd.Timedelta(days=60)
+    later[AGE] += 60
+    assert psi_between(training_frame(seed=7)[AGE], later[AGE]) > 0.25  # what PSI alone says
+
+    result = validate_training_set(settings, later, run_id="run-2")
+
+    assert result.statistics["drift"]["age_features_shifted_days"] == {AGE: 60.0}
+    assert result.statistics["drift"]["psi"][AGE] < 0.1
+    assert result.success, [f.line() for f in result.failures]
+
+    reset = training_frame(seed=9)
+    reset["event_timestamp"] += pd.Timedelta(days=60)
+    reset[AGE] = reset[AGE] / 10
+    drifted = validate_training_set(settings, reset, run_id="run-3")
+    assert ("training_set.drift", "expect_column_max_to_be_between", AGE, "error") in failed(
+        drifted
+    )
 
 
 def test_groups_without_a_positive_or_a_negative(settings: Settings) -> None:

@@ -72,7 +72,9 @@ def test_params_from_settings_and_label_gain():
     assert (params.num_leaves, params.learning_rate, params.eval_at) == (15, 0.2, 5)
     assert params.lgb_params(seed=1)["label_gain"] == [0.0, 1.0, 3.0, 7.0]
     # every hyperparameter comes from the settings, whose defaults are RankerParams' own
-    assert RankerParams.from_settings(Settings()).model_dump() == RankerParams(eval_at=10).model_dump()
+    assert (
+        RankerParams.from_settings(Settings()).model_dump() == RankerParams(eval_at=10).model_dump()
+    )
     tuned = RankerParams.from_settings(
         Settings(ranker_lambda_l2=3.0, ranker_feature_fraction=0.5, ranker_label_gain=(0, 1, 2))
     )
