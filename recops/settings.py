@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     postgres_user: str = "postgres"
     postgres_password: str = ""
     postgres_db: str = "recops"
+    postgres_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
     redis_url: str = "redis://127.0.0.1:6379/0"
     feast_project: str = Field(default="recops", pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$")
     mlflow_tracking_uri_override: str | None = Field(default=None, alias="RECOPS_MLFLOW_TRACKING_URI")
@@ -243,6 +244,7 @@ class Settings(BaseSettings):
             "RECOPS_POSTGRES_USER": self.postgres_user,
             "RECOPS_POSTGRES_PASSWORD": self.postgres_password,
             "RECOPS_POSTGRES_DB": self.postgres_db,
+            "RECOPS_POSTGRES_SSLMODE": self.postgres_sslmode,
             "RECOPS_REDIS_CONNECTION": self.feast_redis_connection,
             "RECOPS_FEATURE_SNAPSHOT_DAYS": str(self.feature_snapshot_days),
             "FEAST_FS_YAML_FILE_PATH": str(self.feature_store_yaml),
