@@ -175,3 +175,17 @@ def create_postgres_database(settings: Settings, name: str | None = None) -> Non
                 cur.execute(f'create database "{name}"')
     finally:
         con.close()
+
+
+def drop_postgres_database(settings: Settings, name: str) -> None:
+    """Drop database ``name`` (terminating its connections) if it exists."""
+    import psycopg2
+
+    admin = settings.model_copy(update={"postgres_db": "postgres"})
+    con = psycopg2.connect(admin.postgres_dsn)
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        con.close()

@@ -7,53 +7,12 @@ is unreachable the test fails if the CI env var is set, and is skipped otherwise
 
 from __future__ import annotations
 
-import os
-import secrets
-
 import pandas as pd
-import psycopg2
 import pytest
 
-from recops.settings import Settings
 from recops.transform import MART_TABLES, mart_row_counts
-from recops.warehouse import create_postgres_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
-
-
-@pytest.fixture(scope="session")
-def postgres_admin() -> Settings:
-    """Settings pointing at the server's `postgres` database; fails (CI) or skips if unreachable."""
-    admin = Settings(profile="production", postgres_db="postgres")
-    try:
-        psycopg2.connect(admin.postgres_dsn, connect_timeout=5).close()
-    except psycopg2.OperationalError as exc:
-        reason = f"PostgreSQL unreachable at {admin.postgres_host}:{admin.postgres_port}: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return admin
-
-
-@pytest.fixture
-def postgres_settings(postgres_admin, tmp_path, request) -> Settings:
-    """A fresh database `recops_test_<random>`, dropped when the test ends."""
-    name = f"recops_test_{secrets.token_hex(4)}"
-    settings = Settings(home=tmp_path, profile="production", postgres_db=name)
-    admin = postgres_admin
-
-    def drop() -> None:
-        con = psycopg2.connect(admin.postgres_dsn, connect_timeout=5)
-        con.autocommit = True
-        try:
-            with con.cursor() as cur:
-                cur.execute(f'drop database if exists "{name}" with (force)')
-        finally:
-            con.close()
-
-    request.addfinalizer(drop)
-    create_postgres_database(settings)
-    return settings
 
 
 def _normalised(df: pd.DataFrame) -> pd.DataFrame:

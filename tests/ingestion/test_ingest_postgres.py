@@ -7,46 +7,14 @@ the CI env var is set, skipped otherwise.
 
 from __future__ import annotations
 
-import os
-import secrets
-
 import pandas as pd
-import psycopg2
 import pytest
 
 from recops.ingestion import ingest_feedback, ingest_online_retail
 from recops.settings import Settings
-from recops.warehouse import Warehouse, create_postgres_database
+from recops.warehouse import Warehouse
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
-
-
-@pytest.fixture
-def pg_settings(tmp_path, request) -> Settings:
-    """Settings on a fresh PostgreSQL database, dropped when the test ends."""
-    admin = Settings(home=tmp_path / "admin", profile="production", postgres_db="postgres")
-    try:
-        psycopg2.connect(admin.postgres_dsn, connect_timeout=5).close()
-    except psycopg2.OperationalError as exc:
-        reason = f"PostgreSQL unreachable at {admin.postgres_host}:{admin.postgres_port}: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = f"recops_test_{secrets.token_hex(4)}"
-    settings = Settings(home=tmp_path / "pg", profile="production", postgres_db=name)
-
-    def drop() -> None:
-        con = psycopg2.connect(admin.postgres_dsn, connect_timeout=5)
-        con.autocommit = True
-        try:
-            with con.cursor() as cur:
-                cur.execute(f'drop database if exists "{name}" with (force)')
-        finally:
-            con.close()
-
-    request.addfinalizer(drop)
-    create_postgres_database(settings)
-    return settings
 
 
 def _tables(settings: Settings) -> dict[str, pd.DataFrame]:
@@ -65,7 +33,7 @@ def _tables(settings: Settings) -> dict[str, pd.DataFrame]:
 
 
 def test_postgres_raw_tables_equal_duckdb(
-    pg_settings, settings, retail_cut, write_retail, tmp_path
+    postgres_settings, settings, retail_cut, write_retail, tmp_path
 ):
     retail = write_retail(retail_cut, "ii", "csv")
     feedback = tmp_path / "feedback.jsonl"
@@ -73,14 +41,14 @@ def test_postgres_raw_tables_equal_duckdb(
         '{"user_id": "u\\"1", "item_id": "i,1", "event_type": "click", '
         '"event_at": "2026-02-01T09:00:00Z", "session_id": "s\\n1"}\n{bad\n'
     )
-    for target in (settings, pg_settings):
+    for target in (settings, postgres_settings):
         assert not ingest_online_retail(target, retail).duplicate_batch
         assert not ingest_feedback(target, feedback).duplicate_batch
-    assert ingest_online_retail(pg_settings, retail).duplicate_batch
+    assert ingest_online_retail(postgres_settings, retail).duplicate_batch
 
-    pg, duck = _tables(pg_settings), _tables(settings)
+    pg, duck = _tables(postgres_settings), _tables(settings)
     for table in ("events", "items", "quarantine"):
         assert len(pg[table]) > 0
         pd.testing.assert_frame_equal(pg[table], duck[table], check_dtype=False)
-    with Warehouse(pg_settings) as wh:
+    with Warehouse(postgres_settings) as wh:
         assert wh.scalar("select count(*) from raw.batches") == 2

@@ -12,6 +12,7 @@ import redis
 
 from recops.privacy import pseudonymise
 from recops.settings import Settings
+from recops.warehouse import drop_postgres_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -24,15 +25,6 @@ def _services() -> tuple[bool, str]:
     except Exception as exc:  # the message names the service that is down
         return False, str(exc)
     return True, ""
-
-
-def _drop_databases(names: list[str]) -> None:
-    con = psycopg2.connect(ADMIN_DSN)
-    con.autocommit = True
-    with con.cursor() as cur:
-        for name in names:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-    con.close()
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +54,8 @@ def prod(tmp_path_factory: pytest.TempPathFactory, cli, parse_json, needs_servic
             get_store(settings).teardown()  # removes this project's Redis keys
         except Exception as exc:  # noqa: BLE001 - teardown must go on to drop the databases
             print(f"feast teardown failed: {exc}")
-        _drop_databases([db, f"{db}_airflow", f"{db}_mlflow"])
+        for name in (db, f"{db}_airflow", f"{db}_mlflow"):
+            drop_postgres_database(settings, name)
 
 
 def _query(db: str, sql: str) -> list[tuple]:
