@@ -1,6 +1,6 @@
 """recops_rollback: move the ``champion`` alias back (by default to ``previous``).
 
-Wiring only: the task calls ``recops.promotion.rollback_stage``, the function behind
+Wiring only: the task calls ``recops.app.tasks.rollback``, the function behind
 ``recops rollback``. The move is recorded on the model version (who, when, from which run, why);
 a running API serves the restored version within ``RECOPS_MODEL_REFRESH_SECONDS``.
 """
@@ -13,7 +13,7 @@ from airflow.sdk import Param, dag, task
 
 
 def _alert_on_failure(context) -> None:
-    from recops.pipeline import alert_failed_task
+    from recops.app.tasks import alert_failed_task
 
     alert_failed_task(context)
 
@@ -53,13 +53,13 @@ def _alert_on_failure(context) -> None:
 def recops_rollback():
     @task
     def rollback_champion(params=None, dag_run=None, run_id=None) -> dict:
-        from recops.promotion import rollback_stage
+        from recops.app import tasks
 
-        return rollback_stage(
-            to_version=params["version"],
+        return tasks.rollback(
+            version=params["version"],
             actor=getattr(dag_run, "triggering_user_name", None) or "airflow",
-            reason=params["reason"] or None,
-            origin=f"recops_rollback/{run_id}",
+            reason=params["reason"],
+            run_id=run_id,
         )
 
     rollback_champion()

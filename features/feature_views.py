@@ -66,6 +66,8 @@ user_item_features = FeatureView(
         Field(name="count_purchases", dtype=Int64),
         Field(name="count_views", dtype=Int64),
         Field(name="count_carts", dtype=Int64),
+        Field(name="count_clicks", dtype=Int64),
+        Field(name="last_click_at", dtype=UnixTimestamp),
         Field(name="first_purchase_at", dtype=UnixTimestamp),
         Field(name="last_purchase_at", dtype=UnixTimestamp),
     ],

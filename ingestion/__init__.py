@@ -13,8 +13,9 @@ from recops.ingestion.errors import IngestError
 from recops.ingestion.events import ingest_events, ingest_feedback, newest_event_at
 from recops.ingestion.movielens import ingest_movielens
 from recops.ingestion.online_retail import ingest_online_retail
+from recops.ingestion.shop_files import write_shop
 from recops.ingestion.summary import IngestSummary
-from recops.ingestion.synthetic import generate_shop, write_shop
+from recops.ingestion.synthetic import generate_shop
 
 __all__ = [
     "IngestError",

@@ -11,22 +11,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from recops.constants import (
+from recops.core.constants import (
     RAW_BATCHES,
     RAW_EVENT_COLUMNS,
     RAW_EVENTS,
     RAW_ITEM_COLUMNS,
     RAW_ITEMS,
     RAW_QUARANTINE,
+    RAW_SERVED,
+    RAW_SERVED_COLUMNS,
 )
+from recops.core.settings import Settings
+from recops.core.warehouse import Warehouse
 from recops.ingestion.errors import IngestError
 from recops.ingestion.parsing import QUARANTINE_COLUMNS, TEXT
 from recops.ingestion.summary import IngestSummary
-from recops.settings import Settings
-from recops.warehouse import Warehouse
 
 META_COLUMNS = ("batch_id", "ingested_at", "source")
-STRING_EVENT_COLUMNS = ("user_id", "item_id", "event_type", "session_id", "order_id", "country")
+STRING_EVENT_COLUMNS = ("user_id", "item_id", "event_type", "session_id", "order_id", "country", "request_id")
+STRING_SERVED_COLUMNS = ("request_id", "user_key", "model_name", "model_version", "variant", "kind",
+                         "context_item_id", "retrievers")
 STRING_ITEM_COLUMNS = ("item_id", "title", "description", "category", "brand")
 
 
@@ -43,6 +47,7 @@ class BatchData:
     quarantine: pd.DataFrame
     rows_in: int
     rows_loaded: int
+    served: pd.DataFrame | None = None  # the API's served-list log (raw.served)
 
 
 def file_sha256(path: Path) -> bytes:
@@ -104,6 +109,8 @@ def run_batch(
             RAW_EVENTS, _with_meta(data.events, RAW_EVENT_COLUMNS, batch_id, stamp, source)
         )
         wh.append_df(RAW_ITEMS, _with_meta(data.items, RAW_ITEM_COLUMNS, batch_id, stamp, source))
+        if data.served is not None:
+            wh.append_df(RAW_SERVED, _with_meta(data.served, RAW_SERVED_COLUMNS, batch_id, stamp, source))
         wh.append_df(RAW_QUARANTINE, _quarantine_rows(data.quarantine, batch_id, stamp))
         wh.append_df(RAW_BATCHES, _batch_row(summary, stamp))
     return summary
@@ -118,7 +125,7 @@ def _utc_naive(stamp: datetime | None) -> datetime:
 
 def _summary(
     batch_id: str, source: str, files: Sequence[Path], data: BatchData, stamp: datetime
-) -> IngestSummary:
+) -> IngestSummary:  # noqa: D103
     reasons = data.quarantine["reason"].value_counts().sort_index()
     quarantined = len(data.quarantine)
     status = "quarantined" if data.rows_in > 0 and data.rows_loaded == 0 else "loaded"
@@ -132,6 +139,7 @@ def _summary(
         quarantine_reasons={str(k): int(v) for k, v in reasons.items()},
         events_loaded=len(data.events),
         items_loaded=len(data.items),
+        served_loaded=0 if data.served is None else len(data.served),
         status=status,
         ingested_at=stamp.isoformat(),
     )
@@ -154,12 +162,16 @@ def _with_meta(
         else:
             out[col] = None
     out["source_row"] = out["source_row"].astype("int64")
-    for col in ("quantity", "price_amount"):
+    for col in ("quantity", "price_amount", "score"):
         if col in out.columns:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
-    if "event_at" in out.columns:
-        out["event_at"] = out["event_at"].astype("datetime64[ns]")
-    for col in (*STRING_EVENT_COLUMNS, *STRING_ITEM_COLUMNS):
+    for col in ("served_rank", "k"):
+        if col in out.columns:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+    for col in ("event_at", "served_at"):
+        if col in out.columns:
+            out[col] = out[col].astype("datetime64[ns]")
+    for col in (*STRING_EVENT_COLUMNS, *STRING_ITEM_COLUMNS, *STRING_SERVED_COLUMNS):
         if col in out.columns:
             out[col] = out[col].astype(TEXT)
     return out.reset_index(drop=True)
@@ -200,6 +212,7 @@ def _stored_summary(wh: Warehouse, batch_id: str) -> IngestSummary | None:
     row = rows.iloc[0]
     events = wh.scalar(f"select count(*) from {RAW_EVENTS} where batch_id = ?", [batch_id])
     items = wh.scalar(f"select count(*) from {RAW_ITEMS} where batch_id = ?", [batch_id])
+    served = wh.scalar(f"select count(*) from {RAW_SERVED} where batch_id = ?", [batch_id])
     return IngestSummary(
         batch_id=batch_id,
         source=str(row["source"]),
@@ -210,6 +223,7 @@ def _stored_summary(wh: Warehouse, batch_id: str) -> IngestSummary | None:
         quarantine_reasons={k: int(v) for k, v in json.loads(row["quarantine_reasons"]).items()},
         events_loaded=int(events or 0),
         items_loaded=int(items or 0),
+        served_loaded=int(served or 0),
         status=str(row["status"]),
         ingested_at=pd.Timestamp(row["ingested_at"]).isoformat(),
         duplicate_batch=True,

@@ -26,9 +26,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from recops.constants import EVENT_TYPES, FEEDBACK_EVENT_TYPES
+from recops.core.constants import EVENT_TYPES, EVENT_USER_ALIASES, FEEDBACK_EVENT_TYPES
+from recops.core.settings import Settings
 from recops.ingestion.batch import BatchData, empty_items, existing_files, run_batch
 from recops.ingestion.errors import IngestError
 from recops.ingestion.parsing import (
@@ -44,10 +46,9 @@ from recops.ingestion.parsing import (
 )
 from recops.ingestion.readers import Chunk, SourceTable, open_table
 from recops.ingestion.summary import IngestSummary
-from recops.settings import Settings
 
 EVENT_REQUIRED: dict[str, Sequence[str]] = {
-    "user_id": ("user_id", "user", "customer_id"),
+    "user_id": EVENT_USER_ALIASES,
     "item_id": ("item_id", "item", "product_id", "sku"),
     "event_type": ("event_type", "event", "type"),
     "event_at": ("event_at", "timestamp", "event_time", "event_timestamp", "ts"),
@@ -58,6 +59,8 @@ EVENT_OPTIONAL: dict[str, Sequence[str]] = {
     "price_amount": ("price", "price_amount", "unit_price"),
     "order_id": ("order_id", "order"),
     "country": ("country",),
+    "request_id": ("request_id",),
+    "rank": ("rank",),
 }
 ITEM_REQUIRED: dict[str, Sequence[str]] = {"item_id": EVENT_REQUIRED["item_id"]}
 ITEM_OPTIONAL: dict[str, Sequence[str]] = {
@@ -68,7 +71,7 @@ ITEM_OPTIONAL: dict[str, Sequence[str]] = {
     "price_amount": ("price", "price_amount", "unit_price"),
 }
 QUANTITY_EVENTS = ("add_to_cart", "purchase", "return")
-FEEDBACK_TYPES = (*FEEDBACK_EVENT_TYPES, "purchase")
+FEEDBACK_TYPES = FEEDBACK_EVENT_TYPES
 
 
 def ingest_events(
@@ -109,7 +112,8 @@ def ingest_events(
 def ingest_feedback(
     settings: Settings, path: Path, *, ingested_at: datetime | None = None
 ) -> IngestSummary:
-    """Load the API's feedback JSON lines (impression / click / purchase events).
+    """Load the API's feedback JSON lines (every type ``POST /feedback`` accepts: impression (seen
+    on screen), click, add_to_cart, purchase, return; with the response's request id and rank).
 
     Each line is an object with ``user_id``, ``item_id``, ``event_type``, ``event_at`` and
     ``session_id`` (other keys are kept only in quarantine records). A missing key is a row-level
@@ -238,6 +242,9 @@ def _parse_event_chunk(
     counted = event_type.isin(QUANTITY_EVENTS).to_numpy(dtype=bool)
     checks.flag(counted & (quantity <= 0), names.get("quantity"), "non_positive_quantity")
     checks.flag(price < 0, names.get("price_amount"), "negative_price")
+    rank, _, invalid_rank = parse_number(col["rank"])
+    given = ~np.isnan(rank)
+    checks.flag(invalid_rank | (given & ((rank < 1) | (rank != np.floor(rank)))), names.get("rank"), "invalid_rank")
     ok = checks.ok
     frame = pd.DataFrame(
         {
@@ -252,6 +259,8 @@ def _parse_event_chunk(
             "price_amount": price,
             "order_id": normalize_id(col["order_id"]),
             "country": clean_text(col["country"]),
+            "request_id": normalize_id(col["request_id"]),
+            "served_rank": rank,
         }
     )
     return frame.loc[ok], checks.quarantine(chunk)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recops.core.settings import Settings
 from recops.ingestion.batch import BatchData, existing_files, run_batch
 from recops.ingestion.errors import IngestError
 from recops.ingestion.parsing import (
@@ -34,7 +35,6 @@ from recops.ingestion.parsing import (
 )
 from recops.ingestion.readers import open_delimited
 from recops.ingestion.summary import IngestSummary
-from recops.settings import Settings
 
 DATA_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 ITEM_FIXED = ["movie_id", "title", "release_date", "video_release_date", "imdb_url"]
@@ -159,3 +159,9 @@ def _joined_genres(flags: np.ndarray, genres: list[str]) -> list[str | None]:
     """Every flagged genre of each row, joined by ", "."""
     names = np.array(genres, dtype=object)
     return [", ".join(names[row]) or None for row in flags]
+
+
+def newest_rating_at(dir: Path) -> datetime:
+    """The newest rating time (naive UTC) of a MovieLens 100K folder."""
+    stamps = pd.read_csv(Path(dir) / "u.data", sep="\t", header=None, usecols=[3])[3]
+    return pd.Timestamp(int(stamps.max()), unit="s").to_pydatetime()

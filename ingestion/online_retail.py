@@ -43,7 +43,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recops.core.constants import RETAIL_CUSTOMER_ALIASES
+from recops.core.settings import Settings
 from recops.ingestion.batch import BatchData, empty_items, existing_files, run_batch
+from recops.ingestion.errors import IngestError
 from recops.ingestion.parsing import (
     RowChecks,
     clean_text,
@@ -56,7 +59,6 @@ from recops.ingestion.parsing import (
 )
 from recops.ingestion.readers import Chunk, open_table
 from recops.ingestion.summary import IngestSummary
-from recops.settings import Settings
 
 REQUIRED: dict[str, Sequence[str]] = {
     "invoice": ("Invoice", "InvoiceNo"),
@@ -64,7 +66,7 @@ REQUIRED: dict[str, Sequence[str]] = {
     "quantity": ("Quantity",),
     "invoice_date": ("InvoiceDate",),
     "price": ("Price", "UnitPrice"),
-    "customer": ("Customer ID", "CustomerID"),
+    "customer": RETAIL_CUSTOMER_ALIASES,
 }
 OPTIONAL: dict[str, Sequence[str]] = {"description": ("Description",), "country": ("Country",)}
 DATE_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y %H:%M:%S")
@@ -178,3 +180,25 @@ def derive_items(lines: pd.DataFrame) -> pd.DataFrame:
         items[col] = None
     items["title"] = items["title"].astype(object).where(items["title"].notna(), None)
     return items
+
+
+def newest_invoice_date(path: Path) -> datetime:
+    """The newest ``InvoiceDate`` of an Online Retail file (either layout), reading one column."""
+    path = Path(path)
+    wanted = lambda c: str(c).strip().lower() == "invoicedate"  # noqa: E731
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        names = [c for c in pq.read_schema(path).names if wanted(c)]
+        if not names:
+            raise IngestError(f"{path}: no InvoiceDate column")
+        dates = pd.read_parquet(path, columns=names).iloc[:, 0]
+    elif suffix == ".csv":
+        dates = pd.read_csv(path, usecols=wanted, dtype=str).iloc[:, 0]
+    else:
+        dates = pd.read_excel(path, usecols=wanted).iloc[:, 0]
+    newest = pd.to_datetime(dates, errors="coerce").max()
+    if pd.isna(newest):
+        raise IngestError(f"{path}: no parseable InvoiceDate")
+    return newest.to_pydatetime()

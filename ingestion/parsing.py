@@ -6,7 +6,6 @@ per row, the *first* failed check (field + reason), so a row is quarantined once
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from recops.core import privacy
 from recops.ingestion.errors import IngestError
 from recops.ingestion.readers import REJECT_COLUMNS, Chunk
 
@@ -23,9 +23,7 @@ _INTEGRAL_TEXT = r"^(-?\d+)\.0+$"
 
 
 # --- columns ----------------------------------------------------------------------------------
-def column_key(name: str) -> str:
-    """Case-, space- and underscore-insensitive form of a column name."""
-    return re.sub(r"[\s_\-]+", "", str(name)).lower()
+column_key = privacy.column_key  # one definition: erasure matches columns the same way
 
 
 def resolve_columns(

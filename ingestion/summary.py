@@ -24,6 +24,7 @@ class IngestSummary(BaseModel):
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
     events_loaded: int = Field(default=0, ge=0)
     items_loaded: int = Field(default=0, ge=0)
+    served_loaded: int = Field(default=0, ge=0, description="Rows written to raw.served (served lists).")
     status: str = "loaded"
     ingested_at: str = Field(description="ISO timestamp (UTC) shared by every row of the batch.")
     duplicate_batch: bool = False

@@ -26,11 +26,8 @@ its own seeded generator, so memory stays bounded and the output depends only on
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import date, timedelta
-from pathlib import Path
-from typing import Literal
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -369,6 +366,28 @@ def _block_events(
     return [browse, refill]
 
 
+def user_preferences(users: int, items: int, seed: int) -> tuple[list[str], list[str], np.ndarray]:
+    """The shop's latent preferences: (user ids, item ids, users x items probabilities that a
+    browsing session of the user picks the item), from the same seeded draws as
+    :func:`generate_shop`, so a simulated shopper behaves like the generated one."""
+    catalog = make_catalog(items, seed)
+    block = max(1, min(users, BLOCK_CELLS // items))
+    rows = []
+    for b, lo in enumerate(range(0, users, block)):
+        size = min(block, users - lo)
+        rng = np.random.default_rng([seed, 1, b])
+        taste = rng.dirichlet(np.full(len(CATEGORIES), TASTE_ALPHA), size=size)
+        taste *= np.bincount(catalog.category, minlength=len(CATEGORIES)) > 0
+        taste /= taste.sum(axis=1, keepdims=True)
+        weights = np.empty((size, items))
+        weights[:, catalog.order] = _item_weights(rng, catalog, size)
+        within = pd.DataFrame(weights.T).groupby(catalog.category).transform("sum").to_numpy().T
+        rows.append(taste[:, catalog.category] * weights / within)
+    user_w = max(6, len(str(users)))
+    user_ids = [f"u{i:0{user_w}d}" for i in range(users)]
+    return user_ids, catalog.frame["item_id"].tolist(), np.vstack(rows)
+
+
 def _day_weights(days: int, start: date) -> np.ndarray:
     """Relative traffic per day (weekends 25% busier)."""
     weekday = (np.arange(days) + start.weekday()) % 7
@@ -438,59 +457,3 @@ def _assemble(
             "quantity": cols["quantity"][order].astype(np.int64),
         }
     )
-
-
-def write_shop(
-    out_dir: Path,
-    users: int,
-    items: int,
-    days: int,
-    seed: int,
-    fmt: Literal["parquet", "csv"] = "parquet",
-    start: date = date(2026, 1, 1),
-) -> dict[str, object]:
-    """Generate the shop and write ``catalog.<fmt>`` and ``events.<fmt>`` into ``out_dir``.
-
-    Returns a JSON-able manifest: paths, arguments, row counts per event type, time span, seconds.
-    """
-    if fmt not in ("parquet", "csv"):
-        raise ValueError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
-    began = time.perf_counter()
-    catalog, events = generate_shop(users, items, days, seed, start)
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    catalog_path, events_path = out_dir / f"catalog.{fmt}", out_dir / f"events.{fmt}"
-    if fmt == "parquet":
-        catalog.to_parquet(catalog_path, index=False)
-        events.to_parquet(events_path, index=False)
-    else:
-        catalog.to_csv(catalog_path, index=False)
-        _write_events_csv(events, events_path)
-    return {
-        "catalog": str(catalog_path),
-        "events": str(events_path),
-        "format": fmt,
-        "users": users,
-        "items": items,
-        "days": days,
-        "seed": seed,
-        "start": start.isoformat(),
-        "end": (start + timedelta(days=days)).isoformat(),
-        "catalog_rows": len(catalog),
-        "event_rows": len(events),
-        "event_types": {str(k): int(v) for k, v in events["event_type"].value_counts().items()},
-        "newest_event_at": events["event_at"].max().isoformat() if len(events) else None,
-        "seconds": round(time.perf_counter() - began, 3),
-    }
-
-
-def _write_events_csv(events: pd.DataFrame, path: Path) -> None:
-    """Write events as CSV with ISO-8601 UTC timestamps (pyarrow's writer: fast for 10M rows)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
-
-    table = pa.Table.from_pandas(events, preserve_index=False)
-    stamps = pc.strftime(table.column("event_at"), format="%Y-%m-%dT%H:%M:%SZ")
-    table = table.set_column(table.schema.get_field_index("event_at"), "event_at", stamps)
-    pacsv.write_csv(table, path)

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recops.settings import Settings
+from recops.core.constants import DATA_DOCS_SITE
+from recops.core.settings import Settings
 
-SITE_NAME = "local_site"
+SITE_NAME = DATA_DOCS_SITE
 
 
 def gx_root(settings: Settings) -> Path:
     """The GX file context (``great_expectations.yml``, suites, checkpoints, results)."""
-    return settings.quality_dir / "gx"
+    return settings.gx_dir
 
 
 def data_docs_dir(settings: Settings) -> Path:
-    return gx_root(settings) / "uncommitted" / "data_docs" / SITE_NAME
+    return settings.data_docs_index.parent
 
 
 def data_docs_index(settings: Settings) -> Path:
     """The Data Docs index page: every validation, newest first."""
-    return data_docs_dir(settings) / "index.html"
+    return settings.data_docs_index
 
 
 def runs_dir(settings: Settings) -> Path:

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from recops.settings import Settings
+from recops.core.settings import Settings
 
 
 def safe_name(run_id: str) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from recops.core.settings import Settings
 from recops.quality.paths import data_docs_index, runs_dir, runs_log
 from recops.quality.references import safe_name, write_json_atomic
 from recops.quality.results import STAGES, QualityResult
-from recops.settings import Settings
 
 REPORT_FAILURE_LINES = 12
 

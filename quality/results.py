@@ -6,73 +6,36 @@ without paying GX's import time.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-Severity = Literal["error", "warning"]
-ERROR: Severity = "error"
-WARNING: Severity = "warning"
-SEVERITIES: tuple[Severity, ...] = (ERROR, WARNING)
+from recops.core.alerts import (
+    ERROR,
+    SEVERITIES,
+    WARNING,
+    FailedExpectation,
+    Severity,
+    format_observed,
+)
+
+__all__ = [
+    "ERROR",
+    "SEVERITIES",
+    "STAGES",
+    "WARNING",
+    "FailedExpectation",
+    "QualityGateError",
+    "QualityResult",
+    "Severity",
+    "format_observed",
+    "gate_message",
+]
 
 STAGE_RAW = "raw"
 STAGE_MARTS = "marts"
 STAGE_TRAINING_SET = "training_set"
 STAGES = (STAGE_RAW, STAGE_MARTS, STAGE_TRAINING_SET)
-
-
-def format_observed(observed: Any) -> str:
-    """Observed value for humans: unexpected-row counts read as "4/300 rows (1.33%) e.g. [...]"."""
-    if isinstance(observed, dict) and "unexpected_count" in observed:
-        text = (
-            f"{observed['unexpected_count']}/{observed.get('element_count')} rows "
-            f"({observed.get('unexpected_percent', 0):.3g}%)"
-        )
-        if observed.get("unexpected_rows"):
-            return f"{text} e.g. {observed['unexpected_rows']}"
-        if observed.get("examples"):
-            return f"{text} e.g. {observed['examples']}"
-        return text
-    if isinstance(observed, dict) and "exception" in observed:
-        return f"error: {observed['exception']}"
-    return observed if isinstance(observed, str) else repr(observed)
-
-
-def _short(value: Any, limit: int = 160) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class FailedExpectation(BaseModel):
-    """One expectation that was not met, with what was seen and what was allowed."""
-
-    expectation: str = Field(
-        description="GX expectation type, e.g. expect_column_values_to_be_between."
-    )
-    column: str | None = None
-    severity: Severity
-    observed: Any = None
-    threshold: dict[str, Any] = Field(default_factory=dict)
-    details: dict[str, Any] = Field(default_factory=dict)
-    suite: str | None = Field(
-        default=None, description="GX suite (one per validated table or frame)."
-    )
-    batch_id: str | None = Field(
-        default=None, description="Raw stage: the batch the rows came from."
-    )
-    description: str | None = Field(default=None, description="What the expectation protects.")
-
-    def line(self) -> str:
-        """One human-readable line: severity, where, what, observed value and threshold."""
-        where = self.suite or "?"
-        if self.batch_id:
-            where += f" batch={self.batch_id}"
-        target = f"({self.column})" if self.column else ""
-        threshold = ", ".join(f"{k}={_short(v, 80)}" for k, v in self.threshold.items()) or "-"
-        return (
-            f"[{self.severity}] {where}: {self.expectation}{target}"
-            f" observed={_short(format_observed(self.observed))} threshold={threshold}"
-        )
 
 
 class QualityResult(BaseModel):

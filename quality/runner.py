@@ -22,9 +22,9 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
+from recops.core.settings import Settings
 from recops.quality.paths import SITE_NAME
 from recops.quality.results import ERROR, SEVERITIES, FailedExpectation, Severity
-from recops.settings import Settings
 
 log = logging.getLogger(__name__)
 

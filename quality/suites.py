@@ -19,7 +19,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.expectations.metadata_types import FailureSeverity
 
-from recops.constants import (
+from recops.core.constants import (
     EVENT_AT_COL,
     EVENT_TYPE_COL,
     EVENT_TYPES,
@@ -35,6 +35,7 @@ from recops.quality.results import ERROR, WARNING, Severity
 
 # --- suite names (GX suite = Data Docs section) ---------------------------------------------
 RAW_EVENTS_SUITE = "raw.events"
+RAW_SERVED_SUITE = "raw.served"
 RAW_ITEMS_SUITE = "raw.items"
 RAW_QUARANTINE_SUITE = "raw.quarantine"
 MARTS_INTEGRITY_SUITE = "marts.integrity"
@@ -133,7 +134,32 @@ RAW_EVENT_TYPES: dict[str, str] = {
     PRICE_COL: NUMBER,
     "order_id": STRING,
     "country": STRING,
+    "request_id": STRING,
 }
+RAW_EVENT_UNTYPED = ("served_rank",)
+"""Columns whose pandas type depends on their NULLs (an integer column with NULLs reads as float)."""
+RAW_SERVED_TYPES: dict[str, str] = {
+    "batch_id": STRING,
+    "ingested_at": TIMESTAMP,
+    "source": STRING,
+    "source_file": STRING,
+    "source_row": INTEGER,
+    "request_id": STRING,
+    "served_at": TIMESTAMP,
+    "model_version": STRING,
+    "variant": STRING,
+    "kind": STRING,
+    ITEM_COL: STRING,
+    "served_rank": INTEGER,
+    "score": NUMBER,
+}
+"""raw.served columns checked for type; user_key, context item, k and retrievers are free."""
+RAW_SERVED_UNTYPED = ("user_key", "model_name", "context_item_id", "k", "retrievers")
+API_LOG_SOURCES = ("feedback", "served")
+"""Sources written by the API in files rotated every minute: their size follows the traffic, so
+no row-count band applies to them."""
+MAX_SERVED_RANK = 100  # the API's largest k
+
 RAW_ITEM_TYPES: dict[str, str] = {
     "batch_id": STRING,
     "ingested_at": TIMESTAMP,
@@ -157,7 +183,7 @@ RAW_EVENT_REQUIRED = (
     EVENT_TYPE_COL,
     EVENT_AT_COL,
 )
-RAW_EVENT_OPTIONAL = (USER_COL, SESSION_COL, QUANTITY_COL, PRICE_COL, ORDER_COL, "country")
+RAW_EVENT_OPTIONAL = (USER_COL, SESSION_COL, QUANTITY_COL, PRICE_COL, ORDER_COL, "country", "request_id")
 """raw.events columns the loader fills when the file has them (NULL otherwise)."""
 RAW_ITEM_REQUIRED = ("batch_id", "ingested_at", "source", "source_file", "source_row", ITEM_COL)
 
@@ -169,8 +195,13 @@ MART_KEYS: dict[str, tuple[str, ...]] = {
     "ml_item_features": (ITEM_COL, TIMESTAMP_COL),
     "ml_user_item_features": (USER_COL, ITEM_COL, TIMESTAMP_COL),
     "ml_ltr_labels": (USER_COL, ITEM_COL, TIMESTAMP_COL),
+    "fct_served_items": ("request_id", "served_rank"),
+    "fct_feedback": ("event_id",),
+    "online_metrics_daily": ("served_date", "model_version", "variant"),
 }
 """The marts validated by ``validate_marts`` and the grain (unique key) of each."""
+ONLINE_TABLES = ("fct_served_items", "fct_feedback", "online_metrics_daily")
+"""Marts of the served lists and feedback: empty until the API has served traffic."""
 FEATURE_TABLES = ("ml_user_features", "ml_item_features", "ml_user_item_features")
 
 INTEGRITY_METRICS: dict[str, str] = {
@@ -184,14 +215,14 @@ INTEGRITY_METRICS: dict[str, str] = {
 """Cross-table counts computed in the warehouse; each must be 0."""
 
 
-def _meta(severity: Severity, description: str, tier: str | None = None) -> dict[str, str]:
+def meta(severity: Severity, description: str, tier: str | None = None) -> dict[str, str]:
     meta = {"severity": severity, "description": description}
     if tier:
         meta["tier"] = tier
     return meta
 
 
-def _suite(name: str, stage: str, expectations: list[gxe.Expectation]) -> gx.ExpectationSuite:
+def make_suite(name: str, stage: str, expectations: list[gxe.Expectation]) -> gx.ExpectationSuite:
     """The suite, with GX's own ``severity`` mirrored from ``meta`` (shown in Data Docs)."""
     for e in expectations:
         e.severity = (
@@ -200,16 +231,16 @@ def _suite(name: str, stage: str, expectations: list[gxe.Expectation]) -> gx.Exp
     return gx.ExpectationSuite(name=name, expectations=expectations, meta={"stage": stage})
 
 
-def _param(name: str) -> dict[str, str]:
+def param(name: str) -> dict[str, str]:
     return {"$PARAMETER": name}
 
 
-def _schema_and_types(types: dict[str, str], extra: Sequence[str] = ()) -> list[gxe.Expectation]:
+def schema_and_types(types: dict[str, str], extra: Sequence[str] = ()) -> list[gxe.Expectation]:
     exps: list[gxe.Expectation] = [
         gxe.ExpectTableColumnsToMatchSet(
             column_set=[*types, *extra],
             exact_match=True,
-            meta=_meta(
+            meta=meta(
                 ERROR, "schema: exactly the contract's columns (none missing, none renamed)"
             ),
         )
@@ -218,27 +249,27 @@ def _schema_and_types(types: dict[str, str], extra: Sequence[str] = ()) -> list[
         gxe.ExpectColumnTypeToBe(
             column=column,
             type_=type_,
-            meta=_meta(ERROR, f"schema: {column} has its contract type"),
+            meta=meta(ERROR, f"schema: {column} has its contract type"),
         )
         for column, type_ in types.items()
     ]
     return exps
 
 
-def _not_null(columns: Iterable[str], severity: Severity = ERROR) -> list[gxe.Expectation]:
+def not_null(columns: Iterable[str], severity: Severity = ERROR) -> list[gxe.Expectation]:
     return [
         gxe.ExpectColumnValuesToNotBeNull(
-            column=c, meta=_meta(severity, f"required field {c} is set")
+            column=c, meta=meta(severity, f"required field {c} is set")
         )
         for c in columns
     ]
 
 
-def _row_count() -> gxe.Expectation:
+def row_count_expectation() -> gxe.Expectation:
     return gxe.ExpectTableRowCountToBeBetween(
-        min_value=_param(PARAM_ROW_COUNT_MIN),
-        max_value=_param(PARAM_ROW_COUNT_MAX),
-        meta=_meta(
+        min_value=param(PARAM_ROW_COUNT_MIN),
+        max_value=param(PARAM_ROW_COUNT_MAX),
+        meta=meta(
             ERROR, "row count within the tolerance around the median of recent loaded batches"
         ),
     )
@@ -251,42 +282,42 @@ def raw_events_suite() -> gx.ExpectationSuite:
     ``row_count_min`` / ``row_count_max`` (None when there is no history), and per optional
     column ``param_filled_min(column, severity)`` (None: not checked).
     """
-    exps = _schema_and_types(RAW_EVENT_TYPES, extra=[DUPLICATE_OF_COL])
-    exps += _not_null(RAW_EVENT_REQUIRED)
+    exps = schema_and_types(RAW_EVENT_TYPES, extra=[*RAW_EVENT_UNTYPED, DUPLICATE_OF_COL])
+    exps += not_null(RAW_EVENT_REQUIRED)
     exps += [
         gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
             column=USER_COL,
             min_value=MIN_USER_ID_SHARE,
-            meta=_meta(WARNING, "most events carry a user id"),
+            meta=meta(WARNING, "most events carry a user id"),
         ),
         gxe.ExpectColumnValuesToBeInSet(
             column=EVENT_TYPE_COL,
             value_set=list(EVENT_TYPES),
-            meta=_meta(ERROR, "event types in the accepted set"),
+            meta=meta(ERROR, "event types in the accepted set"),
         ),
         gxe.ExpectColumnValuesToBeBetween(
             column=PRICE_COL,
             min_value=0,
             max_value=MAX_PRICE_AMOUNT,
-            meta=_meta(ERROR, "prices are non-negative and plausible"),
+            meta=meta(ERROR, "prices are non-negative and plausible"),
         ),
         gxe.ExpectColumnValuesToBeBetween(
             column=QUANTITY_COL,
             min_value=0,
             max_value=MAX_QUANTITY,
-            meta=_meta(ERROR, "quantities are non-negative and plausible"),
+            meta=meta(ERROR, "quantities are non-negative and plausible"),
         ),
         gxe.ExpectColumnMaxToBeBetween(
             column=EVENT_AT_COL,
-            max_value=_param(PARAM_AS_OF),
-            meta=_meta(ERROR, "no event after the run's data interval end (future timestamp)"),
+            max_value=param(PARAM_AS_OF),
+            meta=meta(ERROR, "no event after the run's data interval end (future timestamp)"),
         ),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="ingested_at",
             column_B=EVENT_AT_COL,
             or_equal=True,
             ignore_row_if="either_value_is_missing",
-            meta=_meta(
+            meta=meta(
                 ERROR,
                 "no event after its batch was ingested (future timestamp; such an event also "
                 "moves a run whose interval is dated by its newest event)",
@@ -294,28 +325,28 @@ def raw_events_suite() -> gx.ExpectationSuite:
         ),
         gxe.ExpectColumnMinToBeBetween(
             column=EVENT_AT_COL,
-            min_value=_param(PARAM_SHOP_START),
-            meta=_meta(ERROR, "no event before the shop opened"),
+            min_value=param(PARAM_SHOP_START),
+            meta=meta(ERROR, "no event before the shop opened"),
         ),
-        _row_count(),
+        row_count_expectation(),
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=["source_file", "source_row"],
-            meta=_meta(ERROR, "each source row is loaded once per batch (no duplicated rows)"),
+            meta=meta(ERROR, "each source row is loaded once per batch (no duplicated rows)"),
         ),
         gxe.ExpectColumnValuesToBeNull(
             column=DUPLICATE_OF_COL,
             mostly=DUPLICATE_SHARE_ERROR,
-            meta=_meta(
+            meta=meta(
                 ERROR, "the batch is not a re-delivery of an earlier loaded batch", "duplicates"
             ),
         ),
         gxe.ExpectColumnValuesToBeNull(
             column=DUPLICATE_OF_COL,
-            meta=_meta(WARNING, "no event already loaded by an earlier batch", "duplicates"),
+            meta=meta(WARNING, "no event already loaded by an earlier batch", "duplicates"),
         ),
     ]
     exps += _completeness(RAW_EVENT_OPTIONAL)
-    return _suite(RAW_EVENTS_SUITE, "raw", exps)
+    return make_suite(RAW_EVENTS_SUITE, "raw", exps)
 
 
 def _completeness(columns: Iterable[str]) -> list[gxe.Expectation]:
@@ -329,8 +360,8 @@ def _completeness(columns: Iterable[str]) -> list[gxe.Expectation]:
         exps += [
             gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
                 column=c,
-                min_value=_param(param_filled_min(c, ERROR)),
-                meta=_meta(
+                min_value=param(param_filled_min(c, ERROR)),
+                meta=meta(
                     ERROR,
                     f"schema: {c} is filled as in recent batches (a missing or renamed column "
                     "in the file leaves it empty)",
@@ -339,8 +370,8 @@ def _completeness(columns: Iterable[str]) -> list[gxe.Expectation]:
             ),
             gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
                 column=c,
-                min_value=_param(param_filled_min(c, WARNING)),
-                meta=_meta(
+                min_value=param(param_filled_min(c, WARNING)),
+                meta=meta(
                     WARNING, f"{c} is not much less often set than in recent batches", f"filled:{c}"
                 ),
             ),
@@ -359,289 +390,68 @@ def raw_quarantine_suite() -> gx.ExpectationSuite:
         gxe.ExpectColumnValuesToBeBetween(
             column=QUARANTINE_SHARE_COL,
             min_value=0,
-            max_value=_param(PARAM_QUARANTINE_SHARE_ERROR),
-            meta=_meta(
+            max_value=param(PARAM_QUARANTINE_SHARE_ERROR),
+            meta=meta(
                 ERROR, "the loader quarantined few of the batch's records (per reason)", "share"
             ),
         ),
         gxe.ExpectColumnValuesToBeBetween(
             column=QUARANTINE_SHARE_COL,
             min_value=0,
-            max_value=_param(PARAM_QUARANTINE_SHARE_WARN),
-            meta=_meta(
+            max_value=param(PARAM_QUARANTINE_SHARE_WARN),
+            meta=meta(
                 WARNING,
                 "the loader quarantined hardly any of the batch's records (per reason)",
                 "share",
             ),
         ),
     ]
-    return _suite(RAW_QUARANTINE_SUITE, "raw", exps)
+    return make_suite(RAW_QUARANTINE_SUITE, "raw", exps)
 
 
 def raw_items_suite() -> gx.ExpectationSuite:
     """raw.items rows of one batch. Same parameters as :func:`raw_events_suite`."""
-    exps = _schema_and_types(RAW_ITEM_TYPES)
-    exps += _not_null(RAW_ITEM_REQUIRED)
+    exps = schema_and_types(RAW_ITEM_TYPES)
+    exps += not_null(RAW_ITEM_REQUIRED)
     exps += [
         gxe.ExpectColumnValuesToBeBetween(
             column=PRICE_COL,
             min_value=0,
             max_value=MAX_PRICE_AMOUNT,
-            meta=_meta(ERROR, "catalogue prices are non-negative and plausible"),
+            meta=meta(ERROR, "catalogue prices are non-negative and plausible"),
         ),
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=["source_file", "source_row"],
-            meta=_meta(ERROR, "each source row is loaded once per batch (no duplicated rows)"),
+            meta=meta(ERROR, "each source row is loaded once per batch (no duplicated rows)"),
         ),
         gxe.ExpectColumnValuesToBeUnique(
-            column=ITEM_COL, meta=_meta(WARNING, "an item appears once per catalogue batch")
+            column=ITEM_COL, meta=meta(WARNING, "an item appears once per catalogue batch")
         ),
-        _row_count(),
+        row_count_expectation(),
     ]
-    return _suite(RAW_ITEMS_SUITE, "raw", exps)
+    return make_suite(RAW_ITEMS_SUITE, "raw", exps)
 
 
-def _empty_feature_severity(column: str, *, derived_warns: bool = False) -> Severity:
-    """An all-null feature is an error (a broken join or point-in-time bug), except where some
-    shops have no data for it by nature, which only warns: price features (MovieLens has no
-    prices) and, in the training set, the features derived from the history rather than read from
-    Feast (no ``<view>__`` prefix; e.g. repeat-purchase intervals when nobody buys twice)."""
-    if "price" in column or (derived_warns and "__" not in column):
-        return WARNING
-    return ERROR
-
-
-def _is_feature(column: str, keys: Sequence[str]) -> bool:
-    return column not in keys and column != TIMESTAMP_COL
-
-
-def mart_suite(table: str, columns: Sequence[str]) -> gx.ExpectationSuite:
-    """One mart: non-empty, key not null and unique, value ranges by column-name convention.
-
-    Conventions (STYLE.md: columns carry their type): ``count_*`` >= 0, ``*_amount*`` (e.g.
-    ``spend_amount_30d``) >= 0, ``*return_rate*`` in [0, 1], ``days_since_*`` >= 0; in the ML
-    feature tables every feature has at least one non-null value and every ``*_at`` is strictly
-    before ``event_timestamp`` (point-in-time correctness).
-    """
-    keys = MART_KEYS[table]
-    exps: list[gxe.Expectation] = [
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta(ERROR, f"{table} is not empty")),
-    ]
-    exps += _not_null(keys)
-    if len(keys) == 1:
-        exps.append(
-            gxe.ExpectColumnValuesToBeUnique(
-                column=keys[0], meta=_meta(ERROR, f"{keys[0]} is unique")
-            )
-        )
-    else:
-        exps.append(
-            gxe.ExpectCompoundColumnsToBeUnique(
-                column_list=list(keys), meta=_meta(ERROR, f"one row per ({', '.join(keys)})")
-            )
-        )
-    if table == "fct_interactions":
-        exps += _not_null([USER_COL, ITEM_COL, EVENT_TYPE_COL, EVENT_AT_COL])
-        exps.append(
-            gxe.ExpectColumnValuesToBeInSet(
-                column=EVENT_TYPE_COL,
-                value_set=list(EVENT_TYPES),
-                meta=_meta(ERROR, "event types in the accepted set"),
-            )
-        )
-    for column in columns:
-        if column in keys:
-            continue
-        if column.startswith(("count_", "days_since_")) or "_amount" in column:
-            exps.append(
-                gxe.ExpectColumnValuesToBeBetween(
-                    column=column, min_value=0, meta=_meta(ERROR, f"{column} is non-negative")
-                )
-            )
-        elif "return_rate" in column:
-            exps.append(
-                gxe.ExpectColumnValuesToBeBetween(
-                    column=column,
-                    min_value=0,
-                    max_value=1,
-                    meta=_meta(ERROR, f"{column} is a rate in [0, 1]"),
-                )
-            )
-    if table in FEATURE_TABLES:
-        for column in columns:
-            if not _is_feature(column, keys):
-                continue
-            exps.append(
-                gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
-                    column=column,
-                    min_value=0,
-                    strict_min=True,
-                    meta=_meta(
-                        _empty_feature_severity(column), f"feature {column} is not null everywhere"
-                    ),
-                )
-            )
-            if column.endswith("_at") and TIMESTAMP_COL in columns:
-                exps.append(
-                    gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                        column_A=TIMESTAMP_COL,
-                        column_B=column,
-                        or_equal=False,
-                        ignore_row_if="either_value_is_missing",
-                        meta=_meta(
-                            ERROR, f"{column} is strictly before {TIMESTAMP_COL} (no leakage)"
-                        ),
-                    )
-                )
-    return _suite(mart_suite_name(table), "marts", exps)
-
-
-def marts_integrity_suite(metrics: Sequence[str] | None = None) -> gx.ExpectationSuite:
-    """Cross-table counts (one row, computed in the warehouse): every one must be 0.
-
-    ``metrics`` limits the suite to the counts that could be computed (tables present).
-    """
-    names = (
-        list(INTEGRITY_METRICS)
-        if metrics is None
-        else [m for m in INTEGRITY_METRICS if m in metrics]
-    )
-    exps = [
+def raw_served_suite() -> gx.ExpectationSuite:
+    """raw.served rows of one batch (items the API showed). Parameters: ``as_of``, ``shop_start``."""
+    exps = schema_and_types(RAW_SERVED_TYPES, extra=RAW_SERVED_UNTYPED)
+    exps += not_null(["request_id", "served_at", "model_version", "variant", ITEM_COL, "served_rank"])
+    exps += [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="served_rank", min_value=1, max_value=MAX_SERVED_RANK,
+            meta=meta(ERROR, f"ranks are 1..{MAX_SERVED_RANK}"),
+        ),
         gxe.ExpectColumnMaxToBeBetween(
-            column=m, max_value=0, meta=_meta(ERROR, INTEGRITY_METRICS[m])
-        )
-        for m in names
-    ]
-    return _suite(MARTS_INTEGRITY_SUITE, "marts", exps)
-
-
-def training_rows_suite(
-    columns: Sequence[str],
-    *,
-    label_col: str,
-    group_col: str,
-    timestamp_col: str = TIMESTAMP_COL,
-    features: Sequence[str] = (),
-    label_rate: tuple[float, float] = (LABEL_RATE_MIN, LABEL_RATE_MAX),
-) -> gx.ExpectationSuite:
-    """Training-set rows: label and group set, label rate in band, no all-null feature, no leak.
-
-    Leakage: every ``*_at`` column (a feature's own timestamp, e.g.
-    ``user_item_features__last_purchase_at``) must be strictly before the label's
-    ``timestamp_col``. The same rule in the numeric form the ranker is trained on: every
-    ``*_at_age_days`` column (``timestamp_col`` minus the feature's timestamp, in days) must be
-    > 0, and every ``*days_since*`` column >= 0.
-    """
-    exps: list[gxe.Expectation] = [
-        gxe.ExpectTableRowCountToBeBetween(
-            min_value=1, meta=_meta(ERROR, "the training set is not empty")
+            column="served_at", max_value=param(PARAM_AS_OF),
+            meta=meta(ERROR, "nothing served after the run's data interval end (future timestamp)"),
         ),
-        *_not_null([label_col, group_col]),
-        gxe.ExpectColumnValuesToBeBetween(
-            column=label_col,
-            min_value=0,
-            meta=_meta(ERROR, "labels are non-negative relevance grades"),
+        gxe.ExpectColumnMinToBeBetween(
+            column="served_at", min_value=param(PARAM_SHOP_START),
+            meta=meta(ERROR, "nothing served before the shop opened"),
         ),
-        gxe.ExpectColumnMeanToBeBetween(
-            column=LABEL_POSITIVE_COL,
-            min_value=label_rate[0],
-            max_value=label_rate[1],
-            meta=_meta(ERROR, "the share of positive labels is within the expected band"),
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["request_id", "served_rank"],
+            meta=meta(ERROR, "one item per rank of a response (no duplicated log lines)"),
         ),
     ]
-    exps += [
-        gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
-            column=f,
-            min_value=0,
-            strict_min=True,
-            meta=_meta(
-                _empty_feature_severity(f, derived_warns=True),
-                f"feature {f} is not null everywhere",
-            ),
-        )
-        for f in features
-    ]
-    if timestamp_col in columns:
-        exps += [
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A=timestamp_col,
-                column_B=c,
-                or_equal=False,
-                ignore_row_if="either_value_is_missing",
-                meta=_meta(
-                    ERROR, f"{c} is strictly before the label's {timestamp_col} (no leakage)"
-                ),
-            )
-            for c in columns
-            if c.endswith("_at") and c != timestamp_col
-        ]
-    exps += [
-        gxe.ExpectColumnValuesToBeBetween(
-            column=c,
-            min_value=0,
-            strict_min=True,
-            meta=_meta(ERROR, f"{c} > 0: the feature's time is before the label's (no leakage)"),
-        )
-        for c in columns
-        if c.endswith("_at_age_days")
-    ]
-    exps += [
-        gxe.ExpectColumnValuesToBeBetween(
-            column=c,
-            min_value=0,
-            meta=_meta(ERROR, f"{c} >= 0: no feature from after the label's time (no leakage)"),
-        )
-        for c in columns
-        if "days_since" in c
-    ]
-    return _suite(TRAINING_ROWS_SUITE, "training_set", exps)
-
-
-def training_groups_suite() -> gx.ExpectationSuite:
-    """One row per query group (``positives``, ``negatives``): LambdaRank needs both in each."""
-    exps = [
-        gxe.ExpectColumnValuesToBeBetween(
-            column="positives", min_value=1, meta=_meta(ERROR, "every query group has a positive")
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="negatives", min_value=1, meta=_meta(ERROR, "every query group has a negative")
-        ),
-    ]
-    return _suite(TRAINING_GROUPS_SUITE, "training_set", exps)
-
-
-def param_psi_max(feature: str, severity: Severity) -> str:
-    """Suite parameter: the largest PSI of ``feature`` allowed at ``severity``."""
-    return f"psi_max_{severity}_{feature}"
-
-
-def training_drift_suite(features: Sequence[str]) -> gx.ExpectationSuite:
-    """One row of PSI values (one column per numeric feature) against the last accepted run.
-
-    The thresholds are parameters (``param_psi_max``): per feature, the larger of the configured
-    PSI threshold and the PSI that sampling noise reaches on samples of this size
-    (:func:`recops.quality.drift.psi_critical_value` at ``PSI_NOISE_CONFIDENCE``).
-    """
-    exps: list[gxe.Expectation] = []
-    for f in features:
-        exps.append(
-            gxe.ExpectColumnMaxToBeBetween(
-                column=f,
-                max_value=_param(param_psi_max(f, ERROR)),
-                meta=_meta(
-                    ERROR, f"PSI of {f} below the error threshold (and its noise level)", f"psi:{f}"
-                ),
-            )
-        )
-        exps.append(
-            gxe.ExpectColumnMaxToBeBetween(
-                column=f,
-                max_value=_param(param_psi_max(f, WARNING)),
-                meta=_meta(
-                    WARNING,
-                    f"PSI of {f} below the warning threshold (and its noise level)",
-                    f"psi:{f}",
-                ),
-            )
-        )
-    return _suite(TRAINING_DRIFT_SUITE, "training_set", exps)
+    return make_suite(RAW_SERVED_SUITE, "raw", exps)

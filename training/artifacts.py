@@ -11,14 +11,14 @@ candidate's users, candidates and features.
 from __future__ import annotations
 
 import json
-import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from recops.constants import ITEM_COL, USER_COL
+from recops.core.constants import ITEM_COL, USER_COL
 from recops.training.evaluation import PROTOCOL_VERSION
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from recops.training.train import RecommenderBundle, TrainResult
 
-log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.txt"
 BUNDLE_FILE = "bundle.joblib"
@@ -179,26 +178,76 @@ def write_run_artifacts(
     return paths
 
 
-def score_holdout(booster: lgb.Booster, run_dir: Path) -> dict[str, float | None]:
-    """``booster``'s protocol-v1 metrics on the holdout saved in ``run_dir`` (same keys as the
-    ranker's metrics). Features the booster needs but the holdout lacks are NaN (logged)."""
-    from recops.training.evaluation import Split, evaluate
-    from recops.training.train import rank_candidates
+@dataclass(frozen=True)
+class SavedHoldout:
+    """What a run folder holds to judge any booster: the evaluated users' candidates with their
+    features, the relevant items (evaluated and cold users), the cutoff, k and catalogue size."""
 
+    run_dir: Path
+    frame: pd.DataFrame
+    truth: pd.DataFrame
+    cold_truth: pd.DataFrame
+    cutoff: pd.Timestamp
+    k: int
+    n_items: int
+
+    @property
+    def users(self) -> list:
+        return sorted(self.truth[USER_COL].unique())
+
+
+def load_holdout(run_dir: Path) -> SavedHoldout:
+    """Read the holdout a training run left in ``run_dir`` (the one loader the evaluation report,
+    the promotion gate and the champion's rescoring share)."""
     run_dir = Path(run_dir)
     meta = json.loads((run_dir / HOLDOUT_META_FILE).read_text())
-    frame = pd.read_parquet(run_dir / HOLDOUT_FILE)
     truth = pd.read_parquet(run_dir / HOLDOUT_TRUTH_FILE)
-    feature_cols = booster.feature_name()
-    missing = [c for c in feature_cols if c not in frame.columns]
-    if missing:
-        log.warning("holdout lacks features %s of this booster: scored as missing", missing)
-        frame = frame.reindex(columns=[*frame.columns, *missing])
-    split = Split(
+
+    def kind(name: str) -> pd.DataFrame:
+        return truth.loc[truth["kind"] == name, [USER_COL, ITEM_COL]].reset_index(drop=True)
+
+    return SavedHoldout(
+        run_dir=run_dir,
+        frame=pd.read_parquet(run_dir / HOLDOUT_FILE),
+        truth=kind("evaluated"),
+        cold_truth=kind("cold"),
         cutoff=pd.Timestamp(meta["cutoff"]),
-        history=pd.DataFrame(columns=[USER_COL, ITEM_COL]),
-        truth=truth.loc[truth["kind"] == "evaluated", [USER_COL, ITEM_COL]].reset_index(drop=True),
-        cold_truth=truth.loc[truth["kind"] == "cold", [USER_COL, ITEM_COL]].reset_index(drop=True),
+        k=int(meta["k"]),
         n_items=int(meta["n_items"]),
     )
-    return json_safe(evaluate(rank_candidates(booster, feature_cols, frame), split, int(meta["k"])))
+
+
+class MissingFeaturesError(ValueError):
+    """A model needs features the data it is asked to score lacks."""
+
+
+def rank_saved_holdout(booster: lgb.Booster, holdout: SavedHoldout) -> pd.DataFrame:
+    """``booster``'s ranking of the holdout's candidates (user_id, item_id, score).
+
+    Raises :class:`MissingFeaturesError` when the booster needs features the holdout lacks (a
+    champion trained on features since removed): scoring them as missing would bias the
+    comparison against it."""
+    from recops.training.train import rank_candidates
+
+    feature_cols = booster.feature_name()
+    missing = [c for c in feature_cols if c not in holdout.frame.columns]
+    if missing:
+        raise MissingFeaturesError(
+            f"the holdout (cutoff {holdout.cutoff.date()}) lacks features {missing} this model needs: "
+            "it cannot be scored on it without bias; compare models trained on the same features"
+        )
+    return rank_candidates(booster, feature_cols, holdout.frame)
+
+
+def score_holdout(booster: lgb.Booster, holdout: SavedHoldout) -> dict[str, float | None]:
+    """``booster``'s protocol-v1 metrics on a saved holdout (same keys as the ranker's metrics)."""
+    from recops.training.evaluation import Split, evaluate
+
+    split = Split(
+        cutoff=holdout.cutoff,
+        history=pd.DataFrame(columns=[USER_COL, ITEM_COL]),
+        truth=holdout.truth,
+        cold_truth=holdout.cold_truth,
+        n_items=holdout.n_items,
+    )
+    return json_safe(evaluate(rank_saved_holdout(booster, holdout), split, holdout.k))

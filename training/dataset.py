@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recops.constants import (
+from recops.core.constants import (
     EVENT_AT_COL,
     EVENT_TYPE_COL,
     ITEM_COL,
@@ -80,15 +80,21 @@ def relevance(counts: np.ndarray | pd.Series) -> np.ndarray:
     return np.digitize(np.asarray(counts), RELEVANCE_BINS).astype(np.int64)
 
 
-def build_candidates(retrievers: Sequence[Retriever], users, n: int) -> pd.DataFrame:
-    """One row per (user, item) in the union of every retriever's top ``n``.
+def build_candidates(
+    retrievers: Sequence[Retriever], users, n: int, *, exclude: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per (user, item) in the union of every retriever's top ``n`` (without the
+    (user_id, item_id) pairs of ``exclude``).
 
     Columns ``<name>_score``, ``<name>_rank`` and ``<name>_norm`` (the score over the user's best
     score from that retriever, which makes scores comparable across users; missing: score 0,
     rank n+1, norm 0) and ``n_retrievers``; rows sorted by user then item."""
     if not retrievers:
         raise TrainingDataError("build_candidates needs at least one retriever")
-    recs = [r.recommend(users, n) for r in retrievers]
+    recs = [
+        r.recommend(users, n) if exclude is None else r.recommend(users, n, exclude=exclude)
+        for r in retrievers
+    ]
     both = pd.concat([r[[USER_COL, ITEM_COL]] for r in recs], ignore_index=True)
     user_codes, user_ids = pd.factorize(both[USER_COL], sort=True)
     item_codes, item_ids = pd.factorize(both[ITEM_COL], sort=True)
@@ -289,12 +295,35 @@ class HistoryStats:
         return pd.DataFrame({name: columns[name] for name in DERIVED_FEATURES}, index=pairs.index)
 
 
+def with_extra_pairs(frame: pd.DataFrame, pairs: pd.DataFrame, retrievers: Sequence[Retriever], n: int) -> pd.DataFrame:
+    """``frame`` plus the (user_id, item_id) ``pairs`` it lacks, as candidates no retriever found
+    (score 0, rank n + 1, norm 0); rows sorted by user then item."""
+    pairs = pairs[[USER_COL, ITEM_COL]].drop_duplicates()
+    missing = pairs.merge(frame[[USER_COL, ITEM_COL]], how="left", indicator=True)
+    missing = missing[missing["_merge"] == "left_only"].drop(columns="_merge")
+    if missing.empty:
+        return frame
+    for r in retrievers:
+        missing[f"{r.name}_score"], missing[f"{r.name}_rank"], missing[f"{r.name}_norm"] = 0.0, n + 1, 0.0
+    missing["n_retrievers"] = 0
+    out = pd.concat([frame, missing[frame.columns]], ignore_index=True)
+    return out.sort_values([USER_COL, ITEM_COL], kind="mergesort", ignore_index=True)
+
+
 def candidate_frame(
-    retrievers: Sequence[Retriever], stats: HistoryStats, users, n: int, at: TimeLike | None = None
+    retrievers: Sequence[Retriever],
+    stats: HistoryStats,
+    users,
+    n: int,
+    at: TimeLike | None = None,
+    extra_pairs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Candidates of fitted retrievers with the derived features and ``event_timestamp = at``."""
+    """Candidates of fitted retrievers (plus ``extra_pairs``, e.g. items a user was shown) with
+    the derived features and ``event_timestamp = at``."""
     at = stats.as_of if at is None else to_timestamp(at)
     frame = build_candidates(retrievers, users, n)
+    if extra_pairs is not None and not extra_pairs.empty:
+        frame = with_extra_pairs(frame, extra_pairs[extra_pairs[USER_COL].isin(set(users))], retrievers, n)
     frame = pd.concat([frame, stats.features(frame, at)], axis=1)
     frame.insert(2, TIMESTAMP_COL, pd.Series(at, index=frame.index, dtype="datetime64[ns]"))
     return frame
@@ -356,6 +385,22 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in META_COLS]
 
 
+def shown_not_taken(
+    impressions: pd.DataFrame | None, interactions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame | None:
+    """(user_id, item_id) pairs served to the user within ``[start, end)`` that the user neither
+    clicked nor bought there: the explicit negatives of the label window."""
+    if impressions is None or impressions.empty:
+        return None
+    shown = impressions[(impressions["served_at"] >= start) & (impressions["served_at"] < end)]
+    taken = between(interactions, start, end)
+    taken = taken[taken[EVENT_TYPE_COL].isin(("click", "add_to_cart", PURCHASE))]
+    merged = shown[[USER_COL, ITEM_COL]].drop_duplicates().merge(
+        taken[[USER_COL, ITEM_COL]].drop_duplicates(), how="left", indicator=True
+    )
+    return merged.loc[merged["_merge"] == "left_only", [USER_COL, ITEM_COL]]
+
+
 def _window_frame(
     interactions: pd.DataFrame,
     items: pd.DataFrame | None,
@@ -363,8 +408,10 @@ def _window_frame(
     end: pd.Timestamp,
     n_candidates: int,
     retriever_factory: RetrieverFactory,
+    impressions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Candidates, derived features and labels of one label window ``[start, end)``."""
+    """Candidates (plus shown-but-not-taken items), derived features and labels of one label
+    window ``[start, end)``."""
     history_buyers = purchases(before(interactions, start))[USER_COL].unique()
     bought = purchases(between(interactions, start, end))
     users = np.sort(np.intersect1d(bought[USER_COL].unique(), history_buyers))
@@ -372,7 +419,8 @@ def _window_frame(
         return pd.DataFrame()
     retrievers = [r.fit(interactions, items, start) for r in retriever_factory()]
     stats = HistoryStats.fit(interactions, items, start)
-    frame = candidate_frame(retrievers, stats, users, n_candidates, start)
+    negatives = shown_not_taken(impressions, interactions, start, end)
+    frame = candidate_frame(retrievers, stats, users, n_candidates, start, extra_pairs=negatives)
     counts = bought.groupby([USER_COL, ITEM_COL]).size().rename("label_count").reset_index()
     frame = frame.merge(counts, on=[USER_COL, ITEM_COL], how="left")
     frame[LABEL_COL] = relevance(frame.pop("label_count").fillna(0))
@@ -389,8 +437,11 @@ def build_training_frame(
     n_candidates: int,
     retriever_factory: RetrieverFactory,
     fetch_features: FeatureFetcher | None = None,
+    impressions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The learning-to-rank frame of ``label_windows`` windows before ``cutoff`` (module doc).
+    ``impressions`` (user_id, item_id, served_at: the served-list log) add the items a user was
+    shown in a window but neither clicked nor bought there, as explicit negatives.
 
     Columns: user_id, item_id, event_timestamp, <retriever>_score/_rank, n_retrievers, the derived
     features, the store features, label, window, query_id (one per user and window). Query groups
@@ -404,7 +455,7 @@ def build_training_frame(
     for window in range(label_windows):
         end = cutoff - window * length
         frame = _window_frame(
-            interactions, items, end - length, end, n_candidates, retriever_factory
+            interactions, items, end - length, end, n_candidates, retriever_factory, impressions
         )
         if not frame.empty:
             frames.append(frame.assign(**{WINDOW_COL: window}))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recops.constants import ITEM_COL, USER_COL
+from recops.core.constants import ITEM_COL, USER_COL
 from recops.training.events import (
     TimeLike,
     before,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recops.constants import EVENT_AT_COL, EVENT_TYPE_COL, ITEM_COL, USER_COL
+from recops.core.constants import EVENT_AT_COL, EVENT_TYPE_COL, ITEM_COL, USER_COL
 
 PURCHASE = "purchase"
 DAY = pd.Timedelta(days=1)

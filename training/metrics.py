@@ -9,6 +9,10 @@ item id ascending (deterministic ties), and cut at ``k``. Every metric is the me
 * Recall@k = hits / |relevant|
 * HitRate@k = 1 if at least one hit
 * MAP@k   = sum over hits of precision@rank, divided by min(|relevant|, k)
+
+:func:`per_user_metrics` also has ``precision`` = hits / k (also when fewer than k items are
+predicted) and ``map_relevant`` = the MAP@k sum divided by |relevant| (Recommenders' ``map``, and
+its ``map_at_k`` before release 1.2, which produced the published MovieLens table).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recops.constants import ITEM_COL, RANK_COL, SCORE_COL, USER_COL
+from recops.core.constants import ITEM_COL, RANK_COL, SCORE_COL, USER_COL
 
 METRICS = ("ndcg", "recall", "hitrate", "map")
 
@@ -93,7 +97,8 @@ class _Hits:
         return cls(users, n_relevant, user, hits[RANK_COL].to_numpy(dtype=np.float64), ordinal)
 
     def table(self, k: int) -> pd.DataFrame:
-        """Per-user n_relevant, n_hits, ndcg, recall, hitrate, map at ``k``."""
+        """Per-user n_relevant, n_hits, ndcg, recall, precision, hitrate, map, map_relevant at
+        ``k``."""
         top = self.rank <= k
         user, rank, size = self.user[top], self.rank[top], len(self.users)
         n_hits = np.bincount(user, minlength=size).astype(np.float64)
@@ -108,8 +113,10 @@ class _Hits:
                 "n_hits": n_hits,
                 "ndcg": dcg / ideal[ideal_hits],
                 "recall": n_hits / self.n_relevant,
+                "precision": n_hits / k,
                 "hitrate": (n_hits > 0).astype(np.float64),
                 "map": sum_precision / ideal_hits,
+                "map_relevant": sum_precision / self.n_relevant,
             },
             index=self.users.rename(None),
         )
@@ -124,7 +131,7 @@ def per_user_metrics(
     col_score: str = SCORE_COL,
     k: int = 10,
 ) -> pd.DataFrame:
-    """One row per user in ``truth`` with n_relevant, n_hits, ndcg, recall, hitrate, map."""
+    """One row per user in ``truth`` with n_relevant, n_hits and every metric at ``k``."""
     k = _check_k(k)
     relevant = _relevant(truth, col_user, col_item)
     ranked = rank_predictions(pred, col_user=col_user, col_item=col_item, col_score=col_score, k=k)

@@ -1,4 +1,4 @@
-"""LightGBM LambdaRank over the candidate frame.
+"""LightGBM ranking over the candidate frame: LambdaRank, or XE-NDCG (``objective``).
 
 Rows are grouped by ``query_id`` (one user in one label window). A seeded 20% of the *users* (all
 their queries, so one user never sits on both sides) is held out for early stopping on NDCG@k.
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Literal
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recops.constants import ITEM_COL, LABEL_COL, USER_COL
-from recops.settings import Settings
+from recops.core.constants import ITEM_COL, LABEL_COL, USER_COL
+from recops.core.settings import Settings
 from recops.training.dataset import QUERY_COL
 
 log = logging.getLogger(__name__)
@@ -28,26 +29,24 @@ class RankerError(ValueError):
 
 
 class RankerParams(BaseModel):
-    """LambdaRank hyperparameters; ``label_gain[r]`` is the gain of relevance r.
-
-    Defaults equal the ``ranker_*`` settings. Tuned on Online Retail II at cutoff 2010-10-04
-    (mean NDCG@10 of four seeds): learning rate 0.05 / L2 1 0.4034; L2 10 0.4067; learning rate
-    0.02 0.4056; both 0.4081 (seed sd 0.001); min_data_in_leaf 100 or 300, feature_fraction 0.5
-    or 0.7 and binary gains were no better."""
+    """LambdaRank hyperparameters; ``label_gain[r]`` is the gain of relevance r. No defaults here:
+    :meth:`from_settings` takes them from the ``ranker_*`` settings (tuning notes in
+    ``recops.core.settings``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    num_leaves: int = Field(default=31, ge=2)
-    learning_rate: float = Field(default=0.02, gt=0, le=1)
-    num_boost_round: int = Field(default=1000, ge=1)
-    min_data_in_leaf: int = Field(default=20, ge=1)
-    early_stopping_rounds: int = Field(default=80, ge=1)
-    feature_fraction: float = Field(default=0.9, gt=0, le=1)
-    lambda_l2: float = Field(default=10.0, ge=0)
-    label_gain: tuple[float, ...] = (0.0, 1.0, 3.0, 7.0)
-    eval_at: int = Field(default=10, ge=1)
-    valid_fraction: float = Field(default=0.2, ge=0, lt=1)
-    num_threads: int = Field(default=1, ge=1)
+    objective: Literal["lambdarank", "rank_xendcg"]
+    num_leaves: int = Field(ge=2)
+    learning_rate: float = Field(gt=0, le=1)
+    num_boost_round: int = Field(ge=1)
+    min_data_in_leaf: int = Field(ge=1)
+    early_stopping_rounds: int = Field(ge=1)
+    feature_fraction: float = Field(gt=0, le=1)
+    lambda_l2: float = Field(ge=0)
+    label_gain: tuple[float, ...]
+    eval_at: int = Field(ge=1)
+    valid_fraction: float = Field(ge=0, lt=1)
+    num_threads: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _gains(self) -> RankerParams:
@@ -57,23 +56,25 @@ class RankerParams(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> RankerParams:
-        return cls(
-            num_leaves=settings.ranker_num_leaves,
-            learning_rate=settings.ranker_learning_rate,
-            num_boost_round=settings.ranker_num_boost_round,
-            min_data_in_leaf=settings.ranker_min_data_in_leaf,
-            early_stopping_rounds=settings.ranker_early_stopping_rounds,
-            feature_fraction=settings.ranker_feature_fraction,
-            lambda_l2=settings.ranker_lambda_l2,
-            label_gain=settings.ranker_label_gain,
-            valid_fraction=settings.ranker_valid_fraction,
-            eval_at=settings.k,
-            **overrides,
-        )
+        values = {
+            "objective": settings.ranker_objective,
+            "num_leaves": settings.ranker_num_leaves,
+            "learning_rate": settings.ranker_learning_rate,
+            "num_boost_round": settings.ranker_num_boost_round,
+            "min_data_in_leaf": settings.ranker_min_data_in_leaf,
+            "early_stopping_rounds": settings.ranker_early_stopping_rounds,
+            "feature_fraction": settings.ranker_feature_fraction,
+            "lambda_l2": settings.ranker_lambda_l2,
+            "label_gain": settings.ranker_label_gain,
+            "valid_fraction": settings.ranker_valid_fraction,
+            "eval_at": settings.k,
+            "num_threads": settings.train_threads,
+        }
+        return cls(**(values | overrides))
 
     def lgb_params(self, seed: int) -> dict:
         return {
-            "objective": "lambdarank",
+            "objective": self.objective,
             "metric": "ndcg",
             "eval_at": [self.eval_at],
             "label_gain": list(self.label_gain),

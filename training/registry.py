@@ -5,35 +5,50 @@ is where a rollback goes, ``rejected`` marks the newest rejected candidate. Ever
 recorded on the model version (tags ``alias.<alias>.at|by|reason|from_run|origin`` plus the JSON
 list ``recops.alias_moves``) and on the registered model (``recops.alias_history``), so MLflow's
 UI shows who moved what, when, from which run and why. The gate itself lives in
-``recops.promotion``.
+:mod:`recops.training.promotion`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from datetime import UTC, datetime
+from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from recops.constants import (
+from recops.core.constants import (
     CHALLENGER_ALIAS,
     CHAMPION_ALIAS,
     PREVIOUS_ALIAS,
     REJECTED_ALIAS,
 )
-from recops.settings import Settings
+from recops.core.registry import (
+    BOOSTER_FILE,
+    BUNDLE_SHA_TAG,
+    MODEL_ARTIFACT,
+    MODEL_SHA_TAG,
+    MOVES_TAG,
+    RegistryError,
+    alias_version,
+    client,
+    download_run_artifact,
+    load_booster,
+    sha256_file,
+)
+from recops.core.settings import Settings
+
+__all__ = ["RegistryError", "alias_version", "client", "download_run_artifact", "load_booster"]
+
+if TYPE_CHECKING:
+    from lightgbm import Booster
 
 HISTORY_TAG = "recops.alias_history"
-MOVES_TAG = "recops.alias_moves"
 REGISTERED_MODEL_TAG_MAX = 5000
 """MLflow keeps registered-model tag values in a VARCHAR(5000): the history keeps what fits."""
-
-
-class RegistryError(RuntimeError):
-    """A registry action could not be carried out (missing version, alias, model)."""
 
 
 class CandidateInfo(BaseModel):
@@ -55,17 +70,6 @@ class AliasMove(BaseModel):
     at: str = Field(description="When (UTC, ISO 8601).")
     from_run: str | None = Field(default=None, description="The MLflow run that produced the version.")
     origin: str = Field(default="cli", description="What moved it: dag_id/run_id, or 'cli'.")
-
-
-def client(settings: Settings):  # -> mlflow.MlflowClient
-    """An MlflowClient on the profile's tracking URI (artifact root under ``RECOPS_HOME``)."""
-    import mlflow
-
-    if settings.profile == "embedded":
-        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    return mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
 
 
 def ensure_experiment(settings: Settings) -> str:
@@ -93,7 +97,7 @@ def _flatten_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
 def log_candidate(
     settings: Settings,
     *,
-    booster: Any,
+    booster: Booster,
     params: dict[str, Any],
     metrics: dict[str, dict[str, float]],
     artifacts: dict[str, Path],
@@ -102,27 +106,49 @@ def log_candidate(
 ) -> CandidateInfo:
     """Log one training run (params, metrics of the ranker and each retriever, artifacts, Booster)
     and register the Booster as a new version of ``settings.model_name``."""
-    import mlflow
     import mlflow.lightgbm
+    from mlflow.entities import Metric, Param, RunTag
 
-    experiment_id = ensure_experiment(settings)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.log_params({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in params.items()})
-        mlflow.log_metrics(_flatten_metrics(metrics))
-        mlflow.set_tags(tags)
-        for folder, path in artifacts.items():
-            if path.is_dir():
-                mlflow.log_artifacts(str(path), artifact_path=folder)
-            else:
-                mlflow.log_artifact(str(path), artifact_path=folder)
-        info = mlflow.lightgbm.log_model(
-            booster, name="model", registered_model_name=settings.model_name
-        )
-        run_id = run.info.run_id
-    version = str(info.registered_model_version)
     c = client(settings)
-    for key, value in tags.items():
-        c.set_model_version_tag(settings.model_name, version, key, value)
+    experiment_id = ensure_experiment(settings)
+    run = c.create_run(experiment_id, run_name=run_name, tags=tags)
+    run_id = run.info.run_id
+    stamp = int(datetime.now(UTC).timestamp() * 1000)
+    flat = {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in params.items()}
+    c.log_batch(
+        run_id,
+        metrics=[Metric(k, v, stamp, 0) for k, v in _flatten_metrics(metrics).items()],
+        params=[Param(k, str(v)) for k, v in flat.items()],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
+    digests: dict[str, str] = {}
+    for folder, path in artifacts.items():
+        if path.is_dir():
+            c.log_artifacts(run_id, str(path), artifact_path=folder)
+        else:
+            c.log_artifact(run_id, str(path), artifact_path=folder)
+            if folder == "bundle":
+                digests[BUNDLE_SHA_TAG] = sha256_file(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        # explicit requirements: inferring them runs `uv export` (seconds) for every candidate
+        requirements = [f"lightgbm=={package_version('lightgbm')}"]
+        mlflow.lightgbm.save_model(booster, f"{tmp}/{MODEL_ARTIFACT}", pip_requirements=requirements)
+        digests[MODEL_SHA_TAG] = sha256_file(Path(tmp) / MODEL_ARTIFACT / BOOSTER_FILE)
+        c.log_artifacts(run_id, f"{tmp}/{MODEL_ARTIFACT}", artifact_path=MODEL_ARTIFACT)
+    c.set_terminated(run_id)
+    try:
+        c.create_registered_model(settings.model_name)
+    except Exception as exc:  # MlflowException RESOURCE_ALREADY_EXISTS
+        if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
+            raise
+    version = str(
+        c.create_model_version(
+            settings.model_name,
+            source=f"{run.info.artifact_uri}/{MODEL_ARTIFACT}",
+            run_id=run_id,
+            tags={**tags, **digests},
+        ).version
+    )
     c.set_model_version_tag(settings.model_name, version, "recops.run_id", run_id)
     for key, value in _flatten_metrics(metrics).items():
         if "." not in key:
@@ -133,17 +159,6 @@ def log_candidate(
         model_uri=f"models:/{settings.model_name}/{version}",
         experiment_id=experiment_id,
     )
-
-
-def alias_version(settings: Settings, alias: str) -> str | None:
-    """The version an alias points at, or ``None``."""
-    c = client(settings)
-    try:
-        return str(c.get_model_version_by_alias(settings.model_name, alias).version)
-    except Exception as exc:  # mlflow raises MlflowException (RESOURCE_DOES_NOT_EXIST)
-        if "not found" in str(exc).lower() or "does not exist" in str(exc).lower() or "RESOURCE_DOES_NOT_EXIST" in str(exc):
-            return None
-        raise
 
 
 def _now() -> str:
@@ -286,24 +301,6 @@ def rollback(
 def alias_history(settings: Settings) -> list[dict[str, Any]]:
     """The newest alias moves of the model (oldest first), as recorded on the registered model."""
     return json.loads(client(settings).get_registered_model(settings.model_name).tags.get(HISTORY_TAG, "[]"))
-
-
-def load_booster(settings: Settings, ref: str):  # -> lightgbm.Booster
-    """Load a registered Booster by alias (``champion``) or version number."""
-    import mlflow.lightgbm
-
-    client(settings)
-    uri = f"models:/{settings.model_name}/{ref}" if ref.isdigit() else f"models:/{settings.model_name}@{ref}"
-    return mlflow.lightgbm.load_model(uri)
-
-
-def download_run_artifact(settings: Settings, version: str, artifact_path: str) -> Path:
-    """Download one artifact of the run that produced ``version``."""
-    import mlflow
-
-    c = client(settings)
-    run_id = c.get_model_version(settings.model_name, version).run_id
-    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, tracking_uri=settings.mlflow_tracking_uri))
 
 
 def version_metrics(settings: Settings, version: str) -> dict[str, float]:

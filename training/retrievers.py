@@ -4,13 +4,15 @@
 ``recommend(users, n) -> DataFrame[user_id, item_id, score, rank]`` (rank 1 best; ties broken by
 item id) returns nothing for users unknown at fit time, except :class:`Popularity` (serves anyone).
 The catalogue of every retriever is the set of items with any event before ``as_of`` (protocol v1:
-"candidates: every item seen in history"; nothing already bought is excluded).
+"candidates: every item seen in history"; nothing already bought is excluded). ``recommend(...,
+exclude=pairs)`` leaves the given (user_id, item_id) pairs out (protocols that recommend unseen
+items only, e.g. the MovieLens benchmark).
 
 Signals (see :mod:`recops.training.events`): purchases drive every retriever; ``itemcf`` and
 ``content`` also build the user profile from views (0.1) and add-to-carts (0.3) so a user with no
 purchase yet can still get them; returns are ignored everywhere.
 
-Defaults (:class:`RetrieverConfig`) were tuned on Online Retail II 2009-2010 with protocol v1 at
+Their settings (``recops.core.settings``, through ``retriever_config.RetrieverConfig``) were tuned on Online Retail II 2009-2010 with protocol v1 at
 cutoffs before the final holdout (2010-11-01 was left out). At cutoff 2010-10-14 with a 28-day test
 window, NDCG@10 of each retriever alone: itemcf (own items included, 200 neighbours, shrink 5,
 half-life 30 d) 0.272 (0.198 without own items); content (1-2-grams, half-life 120 d) 0.250; ALS
@@ -35,11 +37,10 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from recops.constants import EVENT_AT_COL, ITEM_COL, RANK_COL, SCORE_COL, USER_COL
+from recops.core.constants import EVENT_AT_COL, ITEM_COL, RANK_COL, SCORE_COL, USER_COL
 from recops.training.events import (
     PURCHASE,
     TimeLike,
@@ -52,79 +53,22 @@ from recops.training.events import (
     to_timestamp,
     weighted_events,
 )
+from recops.training.topn import (
+    drop_masked,
+    drop_pairs,
+    empty_recs,
+    pair_mask,
+    ranks,
+    top_n_dense,
+    top_n_sparse,
+)
 
-REC_COLUMNS = [USER_COL, ITEM_COL, SCORE_COL, RANK_COL]
-PROFILE_WEIGHTS = {PURCHASE: 1.0, "add_to_cart": 0.3, "view": 0.1}
+PROFILE_WEIGHTS = {PURCHASE: 1.0, "add_to_cart": 0.3, "click": 0.2, "view": 0.1}
 _BLOCK_CELLS = 4_000_000  # users x items cells scored at once (~16 MB of float32)
 
 
 class RetrieverError(RuntimeError):
     """A retriever was used before ``fit`` or with a bad argument."""
-
-
-def _empty_recs() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            USER_COL: pd.Series([], dtype=object),
-            ITEM_COL: pd.Series([], dtype=object),
-            SCORE_COL: pd.Series([], dtype=np.float64),
-            RANK_COL: pd.Series([], dtype=np.int64),
-        }
-    )
-
-
-def top_n_dense(
-    scores: np.ndarray, n: int, *, positive_only: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of ``scores`` the ``n`` best columns, score desc then column asc.
-
-    Returns flat (row, column, score) arrays, rows in order, best first within a row. With
-    ``positive_only`` columns scoring <= 0 are left out (no evidence)."""
-    m, width = scores.shape
-    n = min(n, width)
-    if m == 0 or n == 0:
-        empty = np.array([], dtype=np.int64)
-        return empty, empty, np.array([], dtype=scores.dtype)
-    if n < width:
-        cols = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    else:
-        cols = np.broadcast_to(np.arange(width), (m, width)).copy()
-    vals = np.take_along_axis(scores, cols, axis=1)
-    order = np.lexsort((cols, -vals), axis=1)
-    cols = np.take_along_axis(cols, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    if n < width:
-        # argpartition picks arbitrarily among values tied with the n-th: redo those rows stably.
-        boundary = vals[:, -1]
-        tied = (scores >= boundary[:, None]).sum(axis=1) > n
-        if positive_only:
-            tied &= boundary > 0  # ties at zero are dropped anyway
-        tied = np.flatnonzero(tied)
-        for row in tied:
-            exact = np.argsort(-scores[row], kind="stable")[:n]
-            cols[row] = exact
-            vals[row] = scores[row, exact]
-    rows = np.repeat(np.arange(m), n)
-    cols, vals = cols.ravel(), vals.ravel()
-    keep = vals > 0 if positive_only else np.isfinite(vals)
-    return rows[keep], cols[keep], vals[keep]
-
-
-def top_n_sparse(matrix: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Like :func:`top_n_dense` over the positive stored entries of a CSR matrix."""
-    coo = matrix.tocoo()
-    keep = coo.data > 0
-    rows, cols, vals = coo.row[keep], coo.col[keep], coo.data[keep]
-    order = np.lexsort((cols, -vals, rows))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    starts = np.searchsorted(rows, rows, side="left")
-    keep = (np.arange(len(rows)) - starts) < n
-    return rows[keep].astype(np.int64), cols[keep].astype(np.int64), vals[keep]
-
-
-def _ranks(rows: np.ndarray) -> np.ndarray:
-    """1-based position of each entry within its (sorted, contiguous) row."""
-    return np.arange(len(rows)) - np.searchsorted(rows, rows, side="left") + 1
 
 
 class Retriever(ABC):
@@ -165,21 +109,34 @@ class Retriever(ABC):
         """(len(rows) x n_items) scores for the users at positions ``rows`` of ``user_index``."""
         raise NotImplementedError
 
-    def recommend(self, users: Sequence | np.ndarray | pd.Series, n: int) -> pd.DataFrame:
-        """Top-``n`` items per known user: user_id, item_id, score, rank (1 best)."""
+    def _check_recommend(self, n: int) -> None:
         if not self.is_fitted:
             raise RetrieverError(f"{self.name}: call fit() before recommend()")
         if n < 1:
             raise RetrieverError(f"n must be >= 1, got {n}")
+
+    def recommend(
+        self,
+        users: Sequence | np.ndarray | pd.Series,
+        n: int,
+        *,
+        exclude: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Top-``n`` items per known user: user_id, item_id, score, rank (1 best); the (user_id,
+        item_id) pairs of ``exclude`` are never returned."""
+        self._check_recommend(n)
         users = pd.unique(pd.Series(users, dtype=object))
         positions = self.user_index.get_indexer(users)
         known_users, positions = users[positions >= 0], positions[positions >= 0]
         if len(positions) == 0 or len(self.item_index) == 0:
-            return _empty_recs()
+            return empty_recs()
+        mask = None if exclude is None else pair_mask(exclude, known_users, self.item_index)
         block = max(1, _BLOCK_CELLS // len(self.item_index))
         parts = []
         for start in range(0, len(positions), block):
             scores = self._scores(positions[start : start + block])
+            if mask is not None:
+                scores = drop_masked(scores, mask[start : start + block])
             if sp.issparse(scores):
                 rows, cols, vals = top_n_sparse(sp.csr_matrix(scores), n)
             else:
@@ -193,7 +150,7 @@ class Retriever(ABC):
                 USER_COL: known_users[rows],
                 ITEM_COL: self.item_index.to_numpy()[cols],
                 SCORE_COL: vals.astype(np.float64),
-                RANK_COL: _ranks(rows),
+                RANK_COL: ranks(rows),
             }
         )
 
@@ -210,7 +167,7 @@ class Popularity(Retriever):
     name = "popularity"
     reason = "popular now"
 
-    def __init__(self, half_life_days: float = 14.0, trend_weight: float = 0.5) -> None:
+    def __init__(self, half_life_days: float | None = 14.0, trend_weight: float = 0.5) -> None:
         super().__init__()
         self.half_life_days = half_life_days
         self.trend_weight = trend_weight
@@ -242,14 +199,15 @@ class Popularity(Retriever):
             }
         )
 
-    def recommend(self, users, n: int) -> pd.DataFrame:
-        if not self.is_fitted:
-            raise RetrieverError(f"{self.name}: call fit() before recommend()")
-        if n < 1:
-            raise RetrieverError(f"n must be >= 1, got {n}")
+    def recommend(self, users, n: int, *, exclude: pd.DataFrame | None = None) -> pd.DataFrame:
+        self._check_recommend(n)
         users = pd.unique(pd.Series(users, dtype=object))
-        top = self.top_items(n)
-        return pd.DataFrame(
+        if exclude is not None:
+            exclude = exclude[exclude[USER_COL].isin(users)]
+        # deep enough that n items are left for the user with the most excluded items
+        most = exclude.groupby(USER_COL).size().max() if exclude is not None and len(exclude) else 0
+        top = self.top_items(n + int(most))
+        recs = pd.DataFrame(
             {
                 USER_COL: np.repeat(users, len(top)),
                 ITEM_COL: np.tile(top[ITEM_COL].to_numpy(), len(users)),
@@ -257,6 +215,7 @@ class Popularity(Retriever):
                 RANK_COL: np.tile(top[RANK_COL].to_numpy(), len(users)),
             }
         )
+        return recs if exclude is None else drop_pairs(recs, exclude, n)
 
 
 class Repeat(Retriever):
@@ -291,7 +250,7 @@ class ItemCF(Retriever):
 
     def __init__(
         self,
-        half_life_days: float = 30.0,
+        half_life_days: float | None = 30.0,
         neighbours: int = 200,
         shrink: float = 5.0,
         include_self: bool = True,
@@ -389,7 +348,7 @@ class Content(Retriever):
 
     def __init__(
         self,
-        half_life_days: float = 120.0,
+        half_life_days: float | None = 120.0,
         ngram_range: tuple[int, int] = (1, 2),
         min_df: int = 1,
         profile_weights: Mapping[str, float] | None = None,
@@ -433,7 +392,7 @@ class Content(Retriever):
         """Items whose text is closest to ``item_id``'s (itself excluded): item_id, score, rank."""
         pos = self.item_index.get_indexer([item_id])[0]
         if pos < 0:
-            return _empty_recs().drop(columns=[USER_COL])
+            return empty_recs().drop(columns=[USER_COL])
         sims = (self.item_vectors @ self.item_vectors[pos].T).toarray().ravel()
         sims[pos] = 0.0
         _, cols, vals = top_n_dense(sims[None, :], n, positive_only=True)
@@ -512,59 +471,3 @@ class ALS(Retriever):
         return self.user_factors[rows] @ self.item_factors.T
 
 
-class RetrieverConfig(BaseModel):
-    """Defaults of the five retrievers, tuned on Online Retail II 2009-2010 (module docstring)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    popularity_half_life_days: float = Field(default=14.0, gt=0)
-    popularity_trend_weight: float = Field(default=0.5, ge=0)
-    repeat_half_life_days: float = Field(default=180.0, gt=0)
-    itemcf_half_life_days: float = Field(default=30.0, gt=0)
-    itemcf_neighbours: int = Field(default=200, ge=1)
-    itemcf_shrink: float = Field(default=5.0, ge=0)
-    itemcf_include_self: bool = True
-    content_half_life_days: float = Field(default=120.0, gt=0)
-    content_ngram_max: int = Field(default=2, ge=1, le=3)
-    als_factors: int = Field(default=128, ge=1)
-    als_regularization: float = Field(default=0.05, ge=0)
-    als_alpha: float = Field(default=5.0, gt=0)
-    als_iterations: int = Field(default=15, ge=1)
-    als_weighting: Literal["bm25", "confidence"] = "confidence"
-    als_half_life_days: float | None = Field(default=15.0, gt=0)
-    num_threads: int = Field(default=1, ge=1)
-    enabled: tuple[str, ...] = ("popularity", "repeat", "itemcf", "als", "content")
-
-    def build(self, seed: int) -> list[Retriever]:
-        """Fresh, unfitted retrievers in ``enabled`` order."""
-        makers = {
-            "popularity": lambda: Popularity(
-                half_life_days=self.popularity_half_life_days,
-                trend_weight=self.popularity_trend_weight,
-            ),
-            "repeat": lambda: Repeat(half_life_days=self.repeat_half_life_days),
-            "itemcf": lambda: ItemCF(
-                half_life_days=self.itemcf_half_life_days,
-                neighbours=self.itemcf_neighbours,
-                shrink=self.itemcf_shrink,
-                include_self=self.itemcf_include_self,
-            ),
-            "als": lambda: ALS(
-                factors=self.als_factors,
-                regularization=self.als_regularization,
-                alpha=self.als_alpha,
-                iterations=self.als_iterations,
-                weighting=self.als_weighting,
-                half_life_days=self.als_half_life_days,
-                num_threads=self.num_threads,
-                seed=seed,
-            ),
-            "content": lambda: Content(
-                half_life_days=self.content_half_life_days,
-                ngram_range=(1, self.content_ngram_max),
-            ),
-        }
-        unknown = set(self.enabled) - set(makers)
-        if unknown:
-            raise RetrieverError(f"unknown retrievers {sorted(unknown)}; known: {sorted(makers)}")
-        return [makers[name]() for name in self.enabled]

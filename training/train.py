@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from recops.constants import ITEM_COL, LABEL_COL, RANK_COL, SCORE_COL, USER_COL
-from recops.settings import Settings, get_settings
+from recops.core.constants import ITEM_COL, LABEL_COL, RANK_COL, SCORE_COL, USER_COL
+from recops.core.settings import Settings
 from recops.training.artifacts import report, score_holdout, write_run_artifacts
 from recops.training.dataset import (
     QUERY_COL,
@@ -34,13 +34,10 @@ from recops.training.dataset import (
 from recops.training.evaluation import Comparison, Split, compare_models, split_protocol_v1
 from recops.training.events import DAY, TimeLike, check_interactions, to_timestamp
 from recops.training.ranker import RankerParams, feature_importance, score, train_ranker
+from recops.training.retriever_config import RetrieverConfig
 from recops.training.retrievers import (
-    Content,
-    ItemCF,
     Popularity,
-    Repeat,
     Retriever,
-    RetrieverConfig,
 )
 
 log = logging.getLogger(__name__)
@@ -70,26 +67,28 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    k: int = Field(default=10, ge=1)
-    candidates_per_retriever: int = Field(default=50, ge=1)
-    label_window_days: int = Field(default=28, ge=1)
-    label_windows: int = Field(default=2, ge=1)
-    curve_max_k: int = Field(default=20, ge=1)
-    seed: int = 42
-    ranker: RankerParams = RankerParams()
-    retrievers: RetrieverConfig = RetrieverConfig()
+    k: int = Field(ge=1)
+    candidates_per_retriever: int = Field(ge=1)
+    label_window_days: int = Field(ge=1)
+    label_windows: int = Field(ge=1)
+    curve_max_k: int = Field(ge=1)
+    seed: int
+    ranker: RankerParams
+    retrievers: RetrieverConfig
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, **overrides) -> TrainConfig:
-        """Take k, candidates, label windows, seed and ranker parameters from ``Settings``."""
-        settings = settings or get_settings()
+    def from_settings(cls, settings: Settings, **overrides) -> TrainConfig:
+        """Everything from ``Settings`` (the one place defaults live); ``overrides`` replace
+        fields (e.g. a ``RankerParams`` of a tuning trial)."""
         values = {
             "k": settings.k,
             "candidates_per_retriever": settings.candidates_per_retriever,
             "label_window_days": settings.label_window_days,
             "label_windows": settings.label_windows,
+            "curve_max_k": settings.curve_max_k,
             "seed": settings.seed,
             "ranker": RankerParams.from_settings(settings),
+            "retrievers": RetrieverConfig.from_settings(settings),
         }
         return cls(**(values | overrides))
 
@@ -208,8 +207,10 @@ def build_training_set(
     items: pd.DataFrame | None,
     cutoff: TimeLike,
     fetch_features: FeatureFetcher | None = None,
+    impressions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The point-in-time training frame of ``cfg.label_windows`` windows before ``cutoff``."""
+    """The point-in-time training frame of ``cfg.label_windows`` windows before ``cutoff``
+    (``impressions``: the served-list log, for explicit negatives)."""
     return build_training_frame(
         interactions,
         items,
@@ -219,6 +220,7 @@ def build_training_set(
         n_candidates=cfg.candidate_depth,
         retriever_factory=cfg.make_retrievers,
         fetch_features=fetch_features,
+        impressions=impressions,
     )
 
 
@@ -320,14 +322,14 @@ def train_from_training_set(
     return report(result)
 
 
-# --- serving --------------------------------------------------------------------------------
+# --- the serving bundle --------------------------------------------------------------------------
 CONTEXT_REASON = "similar to the item you are viewing"
 
 
 @dataclass
 class RecommenderBundle:
-    """Retrievers fitted on all interactions plus the derived-feature stats and item titles:
-    everything the API needs besides the booster and the online store. Picklable (joblib)."""
+    """Retrievers fitted on all interactions plus the derived-feature stats and item titles: what
+    :mod:`recops.training.publish` turns into the published candidates. Picklable (joblib)."""
 
     retrievers: list[Retriever]
     stats: HistoryStats
@@ -335,90 +337,9 @@ class RecommenderBundle:
     n_candidates: int
     titles: dict = field(repr=False)
 
-    def _get(self, cls: type) -> Retriever | None:
-        return next((r for r in self.retrievers if isinstance(r, cls)), None)
-
     def is_known(self, user_id: object) -> bool:
         """Whether any personal retriever knows the user (else the popularity fallback serves)."""
         return any(r.knows(user_id) for r in self.retrievers if not isinstance(r, Popularity))
-
-    def _fallback(self, k: int, context_item_id: object | None) -> list[dict]:
-        """Popularity, fused with the context item's text neighbours by reciprocal rank."""
-        lists = []
-        popularity = self._get(Popularity)
-        if popularity is not None:
-            lists.append((popularity.top_items(k), popularity.reason))
-        content = self._get(Content)
-        if context_item_id is not None and content is not None:
-            lists.append((content.similar_items(context_item_id, k), CONTEXT_REASON))
-        fused: dict[object, dict] = {}
-        for recs, reason in lists:
-            for item_id, rank in zip(recs[ITEM_COL], recs[RANK_COL], strict=True):
-                entry = fused.setdefault(item_id, {"item_id": item_id, "score": 0.0, "reasons": []})
-                entry["score"] += 1.0 / rank
-                entry["reasons"].append(reason)
-        ordered = sorted(fused.values(), key=lambda e: (-e["score"], str(e["item_id"])))[:k]
-        return [e | {"fallback": True} for e in ordered]
-
-    def _reasons(self, user_id: object, frame: pd.DataFrame) -> list[list[str]]:
-        itemcf = self._get(ItemCF)
-        anchors = itemcf.anchors(user_id, frame[ITEM_COL].tolist()) if itemcf is not None else {}
-        reasons: list[list[str]] = [[] for _ in range(len(frame))]
-        for r in self.retrievers:
-            found = frame[f"{r.name}_rank"].to_numpy() <= self.n_candidates
-            for pos in np.flatnonzero(found):
-                text = r.reason
-                if isinstance(r, ItemCF):
-                    anchor = anchors.get(frame[ITEM_COL].iloc[pos])
-                    # no other bought item explains it: the item's own purchases did
-                    text = (
-                        Repeat.reason
-                        if anchor is None
-                        else text.format(item=self.titles.get(anchor) or anchor)
-                    )
-                if text not in reasons[pos]:
-                    reasons[pos].append(text)
-        return reasons
-
-    def recommend(
-        self,
-        booster: lgb.Booster | None,
-        feature_cols: Sequence[str],
-        user_id: object,
-        k: int,
-        fetch_online_features: FeatureFetcher | None,
-        context_item_id: object | None = None,
-        at: TimeLike | None = None,
-    ) -> list[dict]:
-        """Top-``k`` for one user: ``[{item_id, score, reasons, fallback}]``, best first.
-
-        Known users: the retrievers' candidates scored by ``booster`` (reciprocal-rank fusion of
-        the retrievers when ``booster`` is None); ``at`` (default: the bundle's as_of) is the
-        features' point in time. Unknown users get the popularity list, fused with items similar
-        to ``context_item_id`` when given, flagged ``fallback=True``. ``context_item_id`` is
-        not used for known users."""
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        if not self.is_known(user_id):
-            return self._fallback(k, context_item_id)
-        frame = candidate_frame(self.retrievers, self.stats, [user_id], self.n_candidates, at)
-        frame = attach_store_features(frame, fetch_online_features)
-        if booster is not None:
-            frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, *feature_cols])))
-            scores = score(booster, frame, feature_cols)
-        else:
-            scores = sum(1.0 / frame[f"{r.name}_rank"].to_numpy() for r in self.retrievers)
-        frame = (
-            frame.assign(**{SCORE_COL: scores})
-            .sort_values([SCORE_COL, ITEM_COL], ascending=[False, True], ignore_index=True)
-            .head(k)
-        )
-        return [
-            {"item_id": item_id, "score": float(s), "reasons": reasons, "fallback": False}
-            for item_id, s, reasons in zip(
-                frame[ITEM_COL], frame[SCORE_COL], self._reasons(user_id, frame), strict=True
-            )
-        ]
 
 
 def _titles(items: pd.DataFrame | None, catalogue: pd.Index) -> dict:

@@ -12,3 +12,27 @@
         cast('{{ cutoff | string | trim | replace("'", "''") }}' as date)
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Rows before the run's interval end (var as_of, naive UTC), so a backfill of
+    an old interval sees no later data; no filter when as_of is null. -#}
+
+{% macro before_as_of(column) -%}
+    {%- set as_of = var('as_of', none) -%}
+    {%- if as_of is none or (as_of | string | trim) == '' -%}
+        true
+    {%- else -%}
+        {{ column }} < cast('{{ as_of | string | trim | replace("'", "''") }}' as timestamp)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of an incremental model: before a run with an earlier as_of than
+    the rows already built (a backfill), delete the rows at or after it, so
+    the model holds what a full refresh at that as_of would. -#}
+{% macro delete_from_as_of(column) -%}
+    {%- set as_of = var('as_of', none) -%}
+    {%- if is_incremental() and as_of is not none and (as_of | string | trim) != '' -%}
+        delete from {{ this }}
+        where {{ column }} >= cast('{{ as_of | string | trim | replace("'", "''") }}' as timestamp)
+    {%- endif -%}
+{%- endmacro %}

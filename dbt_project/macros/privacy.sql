@@ -1,13 +1,13 @@
 {#- Pseudonymisation of user ids: md5(salt || original id).
-    The salt comes from RECOPS_USER_SALT (settings.user_salt); the original
-    id never leaves staging. -#}
+    The salt is the dbt var user_salt, which recops.core.dbt.run_dbt passes
+    from settings.user_salt; the original id never leaves staging. -#}
 
 {% macro user_salt() -%}
-    {%- set salt = env_var('RECOPS_USER_SALT', '') -%}
+    {%- set salt = var('user_salt', '') -%}
     {%- if salt == '' -%}
         {{ exceptions.raise_compiler_error(
-            'RECOPS_USER_SALT is not set: run dbt through '
-            ~ 'recops.transform.run_dbt or export settings.tool_env()'
+            'dbt var user_salt is not set: run dbt through '
+            ~ 'recops.core.dbt.run_dbt (it passes settings.user_salt)'
         ) }}
     {%- endif -%}
     {{ salt }}

@@ -35,7 +35,9 @@ renamed as (
         cast(quantity as double precision) as quantity,
         cast(price_amount as double precision) as price_amount,
         {{ clean_text('order_id') }} as order_id,
-        upper({{ clean_text('country') }}) as country
+        upper({{ clean_text('country') }}) as country,
+        lower({{ clean_text('request_id') }}) as request_id,
+        cast(served_rank as integer) as served_rank
     from source_events
 
 ),
@@ -61,6 +63,7 @@ kept as (
             coalesce(renamed.source, '') != 'online_retail'
             or {{ is_product_code('renamed.item_id') }}
         )
+        and {{ before_as_of('renamed.event_at') }}
         and not exists (
             select 1
             from suppressed
@@ -115,6 +118,8 @@ select
     quantity,
     price_amount,
     order_id,
-    country
+    country,
+    request_id,
+    served_rank
 from deduplicated
 where duplicate_rank = 1

@@ -28,6 +28,8 @@ daily as (
         count(
             case when event_type = 'add_to_cart' then 1 end
         ) as count_carts,
+        count(case when event_type = 'click' then 1 end) as count_clicks,
+        max(case when event_type = 'click' then event_at end) as last_click_at,
         min(
             case when event_type = 'purchase' then event_at end
         ) as first_purchase_at,
@@ -48,6 +50,8 @@ cumulative as (
         sum(count_purchases) over pair_history as count_purchases,
         sum(count_views) over pair_history as count_views,
         sum(count_carts) over pair_history as count_carts,
+        sum(count_clicks) over pair_history as count_clicks,
+        max(last_click_at) over pair_history as last_click_at,
         min(first_purchase_at) over pair_history as first_purchase_at,
         max(last_purchase_at) over pair_history as last_purchase_at
     from daily
@@ -66,6 +70,8 @@ select
     cast(count_purchases as bigint) as count_purchases,
     cast(count_views as bigint) as count_views,
     cast(count_carts as bigint) as count_carts,
+    cast(count_clicks as bigint) as count_clicks,
+    cast(last_click_at as timestamp) as last_click_at,
     cast(first_purchase_at as timestamp) as first_purchase_at,
     cast(last_purchase_at as timestamp) as last_purchase_at
 from cumulative

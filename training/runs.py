@@ -1,0 +1,159 @@
+"""The training stage functions of ``recops_pipeline``: the point-in-time training set, training
+and evaluation, and the MLflow registration. Each reads the marts and the feature store itself and
+leaves its files in the run folder (``<home>/runs/<run_id>``); each returns a small JSON-able dict.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recops.core.constants import CHAMPION_ALIAS, FEATURE_SERVICE
+from recops.core.feature_store import get_store, historical_features
+from recops.core.marts import interactions_and_items, served_impressions
+from recops.core.settings import Settings
+from recops.training.dataset import FeatureFetcher
+from recops.training.train import TrainConfig, build_training_set, train_from_training_set
+
+TRAINING_SET_FILE = "training_set.parquet"
+EVALUATION_FILE = "evaluation.json"
+
+
+def run_dir(settings: Settings, run_id: str) -> Path:
+    """Where one pipeline run keeps its files (training set, model, reports)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+    path = settings.runs_dir / safe
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def feature_fetcher(settings: Settings) -> FeatureFetcher:
+    """Point-in-time ``ranker_v1`` features from the profile's Feast offline store."""
+    store = get_store(settings)
+    return lambda entity_df: historical_features(settings, entity_df, store=store)
+
+
+def training_set_file(settings: Settings, *, cutoff: date, run_id: str) -> dict[str, Any]:
+    """Build the point-in-time training set (candidates, labels, Feast features) to a Parquet file."""
+    interactions, items = interactions_and_items(settings)
+    cfg = TrainConfig.from_settings(settings)
+    impressions = served_impressions(settings)
+    frame = build_training_set(cfg, interactions, items, cutoff, feature_fetcher(settings), impressions)
+    out = run_dir(settings, run_id) / TRAINING_SET_FILE
+    frame.to_parquet(out, index=False)
+    return {
+        "path": str(out),
+        "run_id": run_id,
+        "cutoff": cutoff.isoformat(),
+        "rows": int(len(frame)),
+        "queries": int(frame["query_id"].nunique()) if len(frame) else 0,
+        "positives": int((frame["label"] > 0).sum()) if len(frame) else 0,
+    }
+
+
+def train_run(settings: Settings, *, training_set: Path, cutoff: date, run_id: str) -> dict[str, Any]:
+    """Train the LambdaRank ranker, evaluate it and every retriever (protocol v1), and write the
+    model, serving bundle, holdout frame, report and pictures into the run folder."""
+    interactions, items = interactions_and_items(settings)
+    cfg = TrainConfig.from_settings(settings)
+    out_dir = run_dir(settings, run_id)
+    frame = pd.read_parquet(training_set)
+    report = train_from_training_set(
+        cfg, frame, interactions, items, cutoff, feature_fetcher(settings), out_dir=out_dir
+    )
+    report["training_set"] = {
+        "rows": int(len(frame)),
+        "queries": int(frame["query_id"].nunique()),
+        "positives": int((frame["label"] > 0).sum()),
+    }
+    (out_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2, default=str))
+    return {"run_dir": str(out_dir), "cutoff": cutoff.isoformat(), "metrics": report["metrics"]}
+
+
+def evaluation_report(settings: Settings, *, version: str | None = None) -> dict[str, Any]:
+    """The protocol-v1 evaluation of a registered version (default: the champion)."""
+    from recops.training.registry import alias_version, download_run_artifact
+
+    version = version or alias_version(settings, CHAMPION_ALIAS)
+    if version is None:
+        raise RuntimeError("no champion model yet: run the pipeline first")
+    report = json.loads(download_run_artifact(settings, version, "evaluation/evaluation.json").read_text())
+    return {"model_version": version, **report}
+
+
+def format_evaluation(report: dict[str, Any], k: int) -> str:
+    """A plain-text table of the evaluation report."""
+    cols = [f"ndcg@{k}", f"recall@{k}", f"hitrate@{k}", f"map@{k}", "coverage", "n_users"]
+    lines = [
+        f"model v{report['model_version']}  cutoff {report.get('cutoff')}",
+        "model".ljust(14) + "".join(c.rjust(12) for c in cols),
+    ]
+    for name, metrics in report["metrics"].items():
+        cells = [f"{metrics.get(c, float('nan')):12.4f}" for c in cols[:-1]]
+        lines.append(name.ljust(14) + "".join(cells) + f"{int(metrics.get('n_users', 0)):12d}")
+    return "\n".join(lines)
+
+
+def register_run(
+    settings: Settings, trained: dict[str, Any], *, context: dict[str, Any]
+) -> dict[str, Any]:
+    """Log the run to MLflow and register the Booster as a new model version (with tags).
+
+    ``context``: ``data_interval_start``/``end`` and the dbt and training-set gate outputs."""
+    import lightgbm as lgb
+
+    from recops.training.registry import log_candidate
+
+    out_dir = Path(trained["run_dir"])
+    report = json.loads((out_dir / EVALUATION_FILE).read_text())
+    booster = lgb.Booster(model_file=str(out_dir / "model.txt"))
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    tags = {
+        "recops.cutoff": trained["cutoff"],
+        "recops.data_interval": f"{start}/{end}",
+        "recops.feature_service": FEATURE_SERVICE,
+        "recops.dbt": "success" if context.get("dbt", {}).get("success") else "unknown",
+        "recops.gx": "success" if context.get("quality", {}).get("success") else "unknown",
+        "recops.profile": settings.profile,
+    }
+    feature_cols = report.get("feature_cols", [])
+    params = {
+        **report.get("params", {}),
+        "cutoff": trained["cutoff"],
+        "feature_service": FEATURE_SERVICE,
+        # the ranker_v1 features the booster reads (<view>__<feature>), and how many features in all
+        "feature_service.features": [c for c in feature_cols if "__" in c],
+        "n_features": len(feature_cols),
+        "data_interval_start": str(start),
+        "data_interval_end": str(end),
+        **{f"rows.{k}": v for k, v in report.get("row_counts", {}).items()},
+        **{f"training_set.{k}": v for k, v in report.get("training_set", {}).items()},
+        **{f"timing.{k}": v for k, v in report.get("timings", {}).items()},
+    }
+    artifacts = {
+        "bundle": out_dir / "bundle.joblib",
+        "evaluation": out_dir / EVALUATION_FILE,
+        "holdout": out_dir / "holdout.parquet",
+        "plots": out_dir / "plots",
+        "tables": out_dir / "tables",
+    }
+    # the ranker and every retriever on the evaluated users, and the cold users apart
+    metrics = {
+        **report["metrics"],
+        **{f"cold_{model}": values for model, values in report.get("cold_metrics", {}).items()},
+    }
+    info = log_candidate(
+        settings,
+        booster=booster,
+        params=params,
+        metrics=metrics,
+        artifacts={k: v for k, v in artifacts.items() if v.exists()},
+        tags=tags,
+        run_name=f"pipeline-{trained['cutoff']}-{out_dir.name}",
+    )
+    return {**info.model_dump(), "run_dir": str(out_dir), "cutoff": trained["cutoff"], "metrics": report["metrics"]}
