@@ -1,6 +1,6 @@
 """Fixtures of the dbt tests: a tiny raw layer with hand-checkable content, and built warehouses.
 
-The raw rows are written through ``recops.warehouse.Warehouse`` (``ensure_raw_schema`` +
+The raw rows are written through ``recops.core.warehouse.Warehouse`` (``ensure_raw_schema`` +
 ``append_df``), exactly as ingestion writes them. Dates sit around CUTOFF = 2024-03-01 (2024 is a
 leap year: 2024-02-29 exists). Original user ids contain non-hex characters, so they can never hide
 inside an md5 hex digest.
@@ -9,9 +9,6 @@ inside an md5 hex digest.
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -19,10 +16,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from recops.constants import RAW_BATCHES, RAW_EVENTS, RAW_ITEMS, RAW_QUARANTINE
-from recops.settings import Settings
-from recops.transform import DbtResult, run_dbt
-from recops.warehouse import Warehouse
+from recops.core.constants import RAW_BATCHES, RAW_EVENTS, RAW_ITEMS, RAW_QUARANTINE, RAW_SERVED
+from recops.core.dbt import DbtResult, run_dbt
+from recops.core.settings import Settings
+from recops.core.warehouse import Warehouse
 
 CUTOFF = "2024-03-01"
 ALICE, BOB, CAROL, MALLORY = "cust-alice", "cust-bob", " CUST-Carol ", "cust-mallory"
@@ -178,15 +175,85 @@ def pseudonym(settings: Settings, original_id: str) -> str:
     return hashlib.md5((settings.user_salt + original_id.strip()).encode()).hexdigest()
 
 
-@contextmanager
-def restored_environ() -> Iterator[None]:
-    """run_dbt exports Settings.tool_env() into os.environ; undo it so tests stay hermetic."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+# --- served lists and feedback (tests of the online models) ---------------------------------------
+# Two responses of model version 1 (champion) on 2024-03-10, one of version 2 (challenger) the same
+# day, and feedback: clicks, an add-to-cart and a purchase within the 24 h attribution window, a click
+# after it, a double click, an "impression" (seen on screen, never a second impression) and a click
+# with an unknown request id (kept, not attributed).
+SERVED_AT = datetime(2024, 3, 10, 12, 0)
+ONLINE_INGESTED = datetime(2024, 3, 12, 0, 0)
+R1, R2, R3 = "a" * 32, "b" * 32, "c" * 32
+UNKNOWN = "d" * 32
+
+# (request id, user key, version, variant, kind, [items by rank])
+SERVED = [
+    (R1, "k-alice", "1", "champion", "personal", ["i1", "i2", "i3"]),
+    (R2, None, "1", "champion", "cold_start", ["i1", "i4", "i2"]),
+    (R3, "k-bob", "2", "challenger", "personal", ["i3", "i1", "i2"]),
+]
+# (user, item, type, minutes after SERVED_AT, request id, rank, qty, price)
+FEEDBACK = [
+    ("cust-alice", "i1", "impression", 0, R1, 1, None, None),
+    ("cust-alice", "i1", "click", 1, R1, 1, None, None),
+    ("cust-alice", "i1", "click", 2, R1, 1, None, None),  # the same card twice counts once
+    ("cust-alice", "i2", "add_to_cart", 3, R1, 2, 1, 3.0),
+    ("cust-alice", "i2", "purchase", 5, R1, 2, 2, 3.0),  # revenue 6.0
+    ("cust-alice", "i3", "click", 25 * 60, R1, 3, None, None),  # after the 24 h window
+    ("anon-1", "i4", "click", 4, R2, 2, None, None),
+    ("cust-bob", "i3", "click", 1, R3, 1, None, None),
+    ("cust-bob", "i3", "return", 9, R3, 1, 1, 10.0),
+    ("cust-bob", "i2", "click", 7, UNKNOWN, 3, None, None),  # unknown request id: kept, flagged
+]
+
+
+def served_df() -> pd.DataFrame:
+    rows = []
+    for request, user, version, variant, kind, items in SERVED:
+        for rank, item in enumerate(items, start=1):
+            rows.append({
+                "batch_id": "s1", "ingested_at": ONLINE_INGESTED, "source": "served", "source_file": "served.jsonl",
+                "source_row": len(rows), "request_id": request, "served_at": SERVED_AT, "user_key": user,
+                "model_name": "recops-ranker", "model_version": version, "variant": variant, "kind": kind,
+                "context_item_id": None, "k": len(items), "item_id": item, "served_rank": rank,
+                "score": 1.0 / rank, "retrievers": "popularity",
+            })
+    frame = pd.DataFrame(rows)
+    # the same log line ingested again by a later batch counts once
+    again = frame.iloc[:1].assign(batch_id="s2", source_row=0)
+    return pd.concat([frame, again], ignore_index=True)
+
+
+def feedback_df() -> pd.DataFrame:
+    rows = []
+    for n, (user, item, kind, minutes, request, rank, qty, price) in enumerate(FEEDBACK):
+        rows.append({
+            "batch_id": "f1", "ingested_at": ONLINE_INGESTED, "source": "feedback", "source_file": "feedback.jsonl",
+            "source_row": n, "user_id": user, "item_id": item, "event_type": kind,
+            "event_at": SERVED_AT + pd.Timedelta(minutes=minutes), "session_id": None,
+            "quantity": qty, "price_amount": price, "order_id": None, "country": None,
+            "request_id": request, "served_rank": rank,
+        })
+    frame = pd.DataFrame(rows)
+    frame[["quantity", "price_amount"]] = frame[["quantity", "price_amount"]].astype("float64")
+    frame["served_rank"] = frame["served_rank"].astype("Int64")
+    return frame
+
+
+def online_batches_df() -> pd.DataFrame:
+    return pd.DataFrame([
+        {"batch_id": b, "source": source, "files": f"{b}.jsonl", "rows_in": 1, "rows_loaded": 1,
+         "rows_quarantined": 0, "quarantine_reasons": "{}", "status": "loaded", "status_reason": None,
+         "ingested_at": ONLINE_INGESTED}
+        for b, source in (("s1", "served"), ("s2", "served"), ("f1", "feedback"))
+    ])
+
+
+def write_online_fixture(settings: Settings) -> None:
+    """Append the served-list and feedback rows (after :func:`write_raw_fixture`)."""
+    with Warehouse(settings) as wh:
+        wh.append_df(RAW_BATCHES, online_batches_df())
+        wh.append_df(RAW_SERVED, served_df())
+        wh.append_df(RAW_EVENTS, feedback_df())
 
 
 @dataclass(frozen=True)
@@ -199,11 +266,13 @@ class BuiltWarehouse:
             return wh.query_df(sql, params)
 
 
-def build(settings: Settings, **vars: object) -> DbtResult:
-    """Write the raw fixture into ``settings``' warehouse and run ``dbt build`` on it."""
-    with restored_environ():
-        write_raw_fixture(settings)
-        return run_dbt(settings, "build", vars={"cutoff": CUTOFF, **vars})
+def build(settings: Settings, *, online: bool = False, **vars: object) -> DbtResult:
+    """Write the raw fixture (and with ``online`` the served lists and feedback) into ``settings``'
+    warehouse and run ``dbt build`` on it."""
+    write_raw_fixture(settings)
+    if online:
+        write_online_fixture(settings)
+    return run_dbt(settings, "build", vars={"cutoff": CUTOFF, **vars})
 
 
 @pytest.fixture(scope="session")
@@ -211,6 +280,14 @@ def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
     """The fixture built once per session on the embedded profile (DuckDB)."""
     settings = Settings(home=tmp_path_factory.mktemp("recops_home"), profile="embedded")
     return BuiltWarehouse(settings, build(settings))
+
+
+@pytest.fixture(scope="session")
+def online_build(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    """The fixture with served lists and feedback, built once per session (DuckDB)."""
+    settings = Settings(home=tmp_path_factory.mktemp("online_home"), profile="embedded")
+    result = build(settings, online=True)
+    return BuiltWarehouse(settings, result)
 
 
 @pytest.fixture(scope="session")
@@ -226,6 +303,10 @@ def raw_fixture() -> SimpleNamespace:
         pseudonym=pseudonym,
         build=build,
         write=write_raw_fixture,
-        restored_environ=restored_environ,
+        write_online=write_online_fixture,
+        served=SERVED,
+        feedback=FEEDBACK,
+        requests=(R1, R2, R3),
+        unknown_request=UNKNOWN,
         built=BuiltWarehouse,
     )

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from recops.settings import REPO_ROOT
+from recops.core.settings import REPO_ROOT
 
 pytestmark = [pytest.mark.slow]
 

@@ -8,12 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recops.settings import Settings
-from recops.warehouse import Warehouse
+from recops.core.settings import Settings
+from recops.core.warehouse import Warehouse
 
-DATASETS = Path("/work/shared/datasets")
-RETAIL_II = DATASETS / "online_retail_ii_2009_2010" / "online_retail_ii_2009_2010.parquet"
-MOVIELENS = DATASETS / "movielens_100k"
 ORIGINAL_NAMES = {"Invoice": "InvoiceNo", "Price": "UnitPrice", "Customer ID": "CustomerID"}
 
 
@@ -35,19 +32,15 @@ def query(settings: Settings) -> Callable[[str], pd.DataFrame]:
 
 
 @pytest.fixture(scope="session")
-def retail_ii_path() -> Path:
-    """The shared UCI Online Retail II 2009-2010 file (skips when the dataset is absent)."""
-    if not RETAIL_II.exists():
-        pytest.skip(f"{RETAIL_II} is not available")
-    return RETAIL_II
+def retail_ii_path(dataset) -> Path:
+    """The shared UCI Online Retail II 2009-2010 file (fails in CI when absent)."""
+    return dataset("online_retail_ii_2009_2010/online_retail_ii_2009_2010.parquet")
 
 
 @pytest.fixture(scope="session")
-def movielens_dir() -> Path:
-    """The shared MovieLens 100K folder (skips when the dataset is absent)."""
-    if not (MOVIELENS / "u.data").exists():
-        pytest.skip(f"{MOVIELENS} is not available")
-    return MOVIELENS
+def movielens_dir(dataset) -> Path:
+    """The shared MovieLens 100K folder (fails in CI when absent)."""
+    return dataset("movielens_100k")
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recops.core.warehouse import Warehouse
 from recops.ingestion import IngestError, ingest_online_retail
-from recops.warehouse import Warehouse
 
 EVENT_COLS = [
     "user_id",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from recops.core.settings import Settings
+from recops.core.warehouse import Warehouse
 from recops.ingestion import ingest_feedback, ingest_online_retail
-from recops.settings import Settings
-from recops.warehouse import Warehouse
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
 

@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from quality_data import write_marts
 
+from recops.core.settings import Settings
 from recops.quality.checkpoints import validate_marts, validate_raw_batches
-from recops.settings import Settings
 
-RETAIL_II = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "datasets"
-    / "online_retail_ii_2009_2010"
-    / "online_retail_ii_2009_2010.parquet"
-)
+RETAIL_II = "online_retail_ii_2009_2010/online_retail_ii_2009_2010.parquet"
 
 pytestmark = pytest.mark.slow
 
@@ -155,9 +147,11 @@ def big_marts(
     }
 
 
-def test_validate_marts_on_a_million_feature_rows(settings: Settings) -> None:
+def test_validate_marts_on_a_million_feature_rows(settings: Settings, quality_data) -> None:
     frames = big_marts()
-    write_marts(settings, frames)
+    users, items = frames["dim_users"]["user_id"].tolist(), frames["dim_items"]["item_id"].tolist()
+    frames.update(quality_data.online_frames(users, items))
+    quality_data.write_marts(settings, frames)
     validate_marts(settings, run_id="warm-up")  # GX import and first Data Docs build
 
     started = time.perf_counter()
@@ -173,12 +167,10 @@ def test_validate_marts_on_a_million_feature_rows(settings: Settings) -> None:
     assert seconds < 60
 
 
-def test_validate_raw_online_retail(settings: Settings) -> None:
-    if not RETAIL_II.exists():
-        pytest.skip(f"{RETAIL_II} is not available")
+def test_validate_raw_online_retail(settings: Settings, dataset) -> None:
     from recops.ingestion.online_retail import ingest_online_retail
 
-    summary = ingest_online_retail(settings, RETAIL_II, ingested_at=datetime(2010, 12, 10))
+    summary = ingest_online_retail(settings, dataset(RETAIL_II), ingested_at=datetime(2010, 12, 10))
     started = time.perf_counter()
     result = validate_raw_batches(
         settings, [summary.batch_id], run_id="retail", as_of=datetime(2010, 12, 10)

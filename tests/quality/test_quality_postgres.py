@@ -3,34 +3,25 @@
 from __future__ import annotations
 
 import pytest
-from quality_data import (
-    AS_OF,
-    batch_status,
-    load_batch,
-    mart_frames,
-    raw_events,
-    raw_rows,
-    write_marts,
-)
 
+from recops.core.settings import Settings
 from recops.quality.checkpoints import enforce, validate_marts, validate_raw_batches
 from recops.quality.results import QualityGateError
-from recops.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
 
 
-def test_raw_gate_on_postgres(postgres_settings: Settings) -> None:
-    first = raw_events("b-1", 200)
+def test_raw_gate_on_postgres(postgres_settings: Settings, quality_data) -> None:
+    first = quality_data.raw_events("b-1", 200)
     first["price_amount"] = None  # an all-null numeric column comes back as object dtype
-    load_batch(postgres_settings, "b-1", first, ingested_at=AS_OF.replace(day=30))
-    clean = validate_raw_batches(postgres_settings, ["b-1"], run_id="pg-1", as_of=AS_OF)
+    quality_data.load_batch(postgres_settings, "b-1", first, ingested_at=quality_data.AS_OF.replace(day=30))
+    clean = validate_raw_batches(postgres_settings, ["b-1"], run_id="pg-1", as_of=quality_data.AS_OF)
     assert clean.success, [f.line() for f in clean.failures]
 
     again = first.assign(batch_id="b-2", source_file="/data/copy.csv")
     again.loc[:4, "event_type"] = "wishlist"
-    load_batch(postgres_settings, "b-2", again)
-    result = validate_raw_batches(postgres_settings, ["b-2"], run_id="pg-2", as_of=AS_OF)
+    quality_data.load_batch(postgres_settings, "b-2", again)
+    result = validate_raw_batches(postgres_settings, ["b-2"], run_id="pg-2", as_of=quality_data.AS_OF)
 
     failed = {(f.expectation, f.column) for f in result.errors}
     assert failed == {
@@ -39,15 +30,15 @@ def test_raw_gate_on_postgres(postgres_settings: Settings) -> None:
     }
     with pytest.raises(QualityGateError):
         enforce(result, postgres_settings, stage="raw")
-    assert batch_status(postgres_settings, "b-2")[0] == "quarantined"
-    assert batch_status(postgres_settings, "b-1")[0] == "loaded"
-    assert raw_rows(postgres_settings, "b-2") == 200
+    assert quality_data.batch_status(postgres_settings, "b-2")[0] == "quarantined"
+    assert quality_data.batch_status(postgres_settings, "b-1")[0] == "loaded"
+    assert quality_data.raw_rows(postgres_settings, "b-2") == 200
 
 
-def test_marts_gate_on_postgres(postgres_settings: Settings) -> None:
-    frames = mart_frames()
+def test_marts_gate_on_postgres(postgres_settings: Settings, quality_data) -> None:
+    frames = quality_data.mart_frames()
     frames["fct_interactions"].loc[[0, 1], "item_id"] = "i-ghost"
-    write_marts(postgres_settings, frames)
+    quality_data.write_marts(postgres_settings, frames)
 
     result = validate_marts(postgres_settings, run_id="pg-m")
 

@@ -10,21 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from quality_data import (
-    AS_OF,
-    batch_status,
-    load_batch,
-    raw_events,
-    raw_items,
-    raw_rows,
-    read_alerts,
-)
 
+from recops.core.settings import Settings
+from recops.core.warehouse import Warehouse
 from recops.quality.checkpoints import enforce, validate_raw_batches
 from recops.quality.paths import data_docs_index
 from recops.quality.results import QualityGateError, QualityResult
-from recops.settings import Settings
-from recops.warehouse import Warehouse
 
 RUN = "scheduled__2010-12-31T00:00:00+00:00"
 
@@ -37,6 +28,7 @@ def assert_alerted(
     settings: Settings,
     webhook,
     smtp,
+    quality_data,
     *,
     severity: str,
     expectation: str,
@@ -45,7 +37,7 @@ def assert_alerted(
     quarantined: bool,
 ) -> dict:
     """The same alert reached the JSON-lines file, the webhook and the mailbox."""
-    alerts = read_alerts(settings)
+    alerts = quality_data.read_alerts(settings)
     assert len(alerts) == 1
     alert = alerts[0]
     assert alert["kind"] == "quality_gate"
@@ -102,7 +94,7 @@ def _unknown_event_type(df: pd.DataFrame) -> None:
 
 
 def _future_timestamps(df: pd.DataFrame) -> None:
-    df.loc[:2, "event_at"] = AS_OF + timedelta(days=3)
+    df.loc[:2, "event_at"] = datetime(2011, 1, 3)  # three days after the batches' AS_OF
 
 
 def _before_shop_start(df: pd.DataFrame) -> None:
@@ -131,10 +123,10 @@ BAD_BATCHES: dict[str, tuple[Callable[[pd.DataFrame], None], str, str | None]] =
 }
 
 
-def test_clean_batch_passes_without_alert(alerting_settings: Settings, webhook, smtp) -> None:
-    load_batch(alerting_settings, "b-clean", raw_events("b-clean", 500), raw_items("b-clean"))
+def test_clean_batch_passes_without_alert(alerting_settings: Settings, webhook, smtp, quality_data) -> None:
+    quality_data.load_batch(alerting_settings, "b-clean", quality_data.raw_events("b-clean", 500), quality_data.raw_items("b-clean"))
 
-    result = validate_raw_batches(alerting_settings, ["b-clean"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(alerting_settings, ["b-clean"], run_id=RUN, as_of=quality_data.AS_OF)
     enforced = enforce(result, alerting_settings, stage="raw")
 
     assert result.success and enforced.failures == []
@@ -145,9 +137,9 @@ def test_clean_batch_passes_without_alert(alerting_settings: Settings, webhook, 
         "raw.quarantine",
     }
     assert enforced.alert_channels == [] and enforced.quarantined_batch_ids == []
-    assert read_alerts(alerting_settings) == []
+    assert quality_data.read_alerts(alerting_settings) == []
     assert webhook.bodies == [] and smtp.messages == []
-    assert batch_status(alerting_settings, "b-clean") == ("loaded", None)
+    assert quality_data.batch_status(alerting_settings, "b-clean") == ("loaded", None)
     assert data_docs_index(alerting_settings).is_file()
     assert Path(result.data_docs_path).is_file()
     assert "b-clean" in result.data_docs_path
@@ -155,14 +147,14 @@ def test_clean_batch_passes_without_alert(alerting_settings: Settings, webhook, 
 
 @pytest.mark.parametrize("case", list(BAD_BATCHES))
 def test_bad_batch_is_quarantined_and_alerted(
-    case: str, alerting_settings: Settings, webhook, smtp
+    case: str, alerting_settings: Settings, webhook, smtp, quality_data
 ) -> None:
     mutate, expectation, column = BAD_BATCHES[case]
-    events = raw_events("b-bad", 300)
+    events = quality_data.raw_events("b-bad", 300)
     mutate(events)
-    load_batch(alerting_settings, "b-bad", events)
+    quality_data.load_batch(alerting_settings, "b-bad", events)
 
-    result = validate_raw_batches(alerting_settings, ["b-bad"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(alerting_settings, ["b-bad"], run_id=RUN, as_of=quality_data.AS_OF)
     assert ("raw.events", expectation, column, "error") in failed(result)
     assert not result.success and not result.passed_gate
 
@@ -172,14 +164,15 @@ def test_bad_batch_is_quarantined_and_alerted(
     assert expectation in message and "observed=" in message and "threshold=" in message
     assert raised.value.result.quarantined_batch_ids == ["b-bad"]
 
-    status, reason = batch_status(alerting_settings, "b-bad")
+    status, reason = quality_data.batch_status(alerting_settings, "b-bad")
     assert status == "quarantined"
     assert expectation in reason and RUN in reason
-    assert raw_rows(alerting_settings, "b-bad") == 300  # raw rows are kept
+    assert quality_data.raw_rows(alerting_settings, "b-bad") == 300  # raw rows are kept
     assert_alerted(
         alerting_settings,
         webhook,
         smtp,
+        quality_data,
         severity="error",
         expectation=expectation,
         column=column,
@@ -189,9 +182,9 @@ def test_bad_batch_is_quarantined_and_alerted(
     assert data_docs_index(alerting_settings).is_file()
 
 
-def test_future_timestamp_is_relative_to_the_data_interval_end(settings: Settings) -> None:
-    events = raw_events("b-1", 100)
-    load_batch(settings, "b-1", events)
+def test_future_timestamp_is_relative_to_the_data_interval_end(settings: Settings, quality_data) -> None:
+    events = quality_data.raw_events("b-1", 100)
+    quality_data.load_batch(settings, "b-1", events)
     newest = events["event_at"].max()
 
     early = validate_raw_batches(
@@ -206,20 +199,20 @@ def test_future_timestamp_is_relative_to_the_data_interval_end(settings: Setting
     assert late.success
 
 
-def test_nulls_in_keys(alerting_settings: Settings, webhook, smtp) -> None:
+def test_nulls_in_keys(alerting_settings: Settings, webhook, smtp, quality_data) -> None:
     # The raw DDL forbids these nulls; a warehouse whose constraint was dropped (a migration
     # drift, a hand-made PostgreSQL table) would let them through, and the gate must not.
     with Warehouse(alerting_settings) as wh:
         wh.ensure_raw_schema()
         wh.execute("alter table raw.events alter column item_id drop not null")
         wh.execute("alter table raw.events alter column event_at drop not null")
-    events = raw_events("b-nulls", 200)
+    events = quality_data.raw_events("b-nulls", 200)
     events["item_id"] = events["item_id"].astype(object)
     events.loc[:4, "item_id"] = None
     events.loc[10:11, "event_at"] = pd.NaT
-    load_batch(alerting_settings, "b-nulls", events)
+    quality_data.load_batch(alerting_settings, "b-nulls", events)
 
-    result = validate_raw_batches(alerting_settings, ["b-nulls"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(alerting_settings, ["b-nulls"], run_id=RUN, as_of=quality_data.AS_OF)
 
     nulls = {
         f.column: f
@@ -232,12 +225,13 @@ def test_nulls_in_keys(alerting_settings: Settings, webhook, smtp) -> None:
     assert all(f.severity == "error" and f.batch_id == "b-nulls" for f in nulls.values())
     with pytest.raises(QualityGateError):
         enforce(result, alerting_settings, stage="raw")
-    assert batch_status(alerting_settings, "b-nulls")[0] == "quarantined"
-    assert raw_rows(alerting_settings, "b-nulls") == 200
+    assert quality_data.batch_status(alerting_settings, "b-nulls")[0] == "quarantined"
+    assert quality_data.raw_rows(alerting_settings, "b-nulls") == 200
     assert_alerted(
         alerting_settings,
         webhook,
         smtp,
+        quality_data,
         severity="error",
         expectation="expect_column_values_to_not_be_null",
         column="item_id",
@@ -247,14 +241,14 @@ def test_nulls_in_keys(alerting_settings: Settings, webhook, smtp) -> None:
 
 
 def test_schema_change_missing_and_renamed_column(
-    alerting_settings: Settings, webhook, smtp
+    alerting_settings: Settings, webhook, smtp, quality_data
 ) -> None:
-    load_batch(alerting_settings, "b-old", raw_events("b-old", 200))
+    quality_data.load_batch(alerting_settings, "b-old", quality_data.raw_events("b-old", 200))
     with Warehouse(alerting_settings) as wh:
         wh.execute("alter table raw.events drop column country")
         wh.execute("alter table raw.events rename column price_amount to price")
     events = (
-        raw_events("b-new", 200).drop(columns=["country"]).rename(columns={"price_amount": "price"})
+        quality_data.raw_events("b-new", 200).drop(columns=["country"]).rename(columns={"price_amount": "price"})
     )
     with Warehouse(alerting_settings) as wh:
         wh.append_df("raw.events", events)
@@ -271,12 +265,12 @@ def test_schema_change_missing_and_renamed_column(
                     "quarantine_reasons": ["{}"],
                     "status": ["loaded"],
                     "status_reason": [None],
-                    "ingested_at": [AS_OF + timedelta(hours=1)],
+                    "ingested_at": [quality_data.AS_OF + timedelta(hours=1)],
                 }
             ),
         )
 
-    result = validate_raw_batches(alerting_settings, ["b-new"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(alerting_settings, ["b-new"], run_id=RUN, as_of=quality_data.AS_OF)
 
     schema = [f for f in result.failures if f.expectation == "expect_table_columns_to_match_set"]
     assert len(schema) == 1 and schema[0].severity == "error"
@@ -292,13 +286,14 @@ def test_schema_change_missing_and_renamed_column(
     assert {"country", "price_amount"} <= lost
     with pytest.raises(QualityGateError, match="expect_table_columns_to_match_set"):
         enforce(result, alerting_settings, stage="raw")
-    assert batch_status(alerting_settings, "b-new")[0] == "quarantined"
-    assert batch_status(alerting_settings, "b-old")[0] == "loaded"
-    assert raw_rows(alerting_settings, "b-new") == 200
+    assert quality_data.batch_status(alerting_settings, "b-new")[0] == "quarantined"
+    assert quality_data.batch_status(alerting_settings, "b-old")[0] == "loaded"
+    assert quality_data.raw_rows(alerting_settings, "b-new") == 200
     assert_alerted(
         alerting_settings,
         webhook,
         smtp,
+        quality_data,
         severity="error",
         expectation="expect_table_columns_to_match_set",
         column=None,
@@ -307,13 +302,13 @@ def test_schema_change_missing_and_renamed_column(
     )
 
 
-def test_changed_column_type_fails_schema(settings: Settings) -> None:
+def test_changed_column_type_fails_schema(settings: Settings, quality_data) -> None:
     with Warehouse(settings) as wh:
         wh.ensure_raw_schema()
         wh.execute("alter table raw.events alter column quantity type varchar")
-    load_batch(settings, "b-typed", raw_events("b-typed", 50).assign(quantity="3"))
+    quality_data.load_batch(settings, "b-typed", quality_data.raw_events("b-typed", 50).assign(quantity="3"))
 
-    result = validate_raw_batches(settings, ["b-typed"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(settings, ["b-typed"], run_id=RUN, as_of=quality_data.AS_OF)
 
     typed = [f for f in result.failures if f.expectation == "expect_column_type_to_be"]
     assert [(f.column, f.observed, f.threshold["type_"]) for f in typed] == [
@@ -321,19 +316,19 @@ def test_changed_column_type_fails_schema(settings: Settings) -> None:
     ]
 
 
-def _history(settings: Settings, rows: list[int]) -> None:
+def _history(settings: Settings, rows: list[int], quality_data) -> None:
     for k, n in enumerate(rows):
         bid = f"h-{k}"
-        load_batch(
-            settings, bid, raw_events(bid, n, seed=k), ingested_at=AS_OF - timedelta(days=10 - k)
+        quality_data.load_batch(
+            settings, bid, quality_data.raw_events(bid, n, seed=k), ingested_at=quality_data.AS_OF - timedelta(days=10 - k)
         )
 
 
-def test_row_count_drop_of_90_percent(alerting_settings: Settings, webhook, smtp) -> None:
-    _history(alerting_settings, [1000, 1100, 900, 1000, 1050, 980])
-    load_batch(alerting_settings, "b-small", raw_events("b-small", 100, seed=99))
+def test_row_count_drop_of_90_percent(alerting_settings: Settings, webhook, smtp, quality_data) -> None:
+    _history(alerting_settings, [1000, 1100, 900, 1000, 1050, 980], quality_data)
+    quality_data.load_batch(alerting_settings, "b-small", quality_data.raw_events("b-small", 100, seed=99))
 
-    result = validate_raw_batches(alerting_settings, ["b-small"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(alerting_settings, ["b-small"], run_id=RUN, as_of=quality_data.AS_OF)
 
     rc = [f for f in result.failures if f.expectation == "expect_table_row_count_to_be_between"]
     assert len(rc) == 1 and rc[0].severity == "error"
@@ -343,12 +338,13 @@ def test_row_count_drop_of_90_percent(alerting_settings: Settings, webhook, smtp
     assert result.statistics["batches"]["b-small"]["history"] == [980, 1050, 1000, 900, 1100]
     with pytest.raises(QualityGateError, match="expect_table_row_count_to_be_between"):
         enforce(result, alerting_settings, stage="raw")
-    assert batch_status(alerting_settings, "b-small")[0] == "quarantined"
-    assert raw_rows(alerting_settings, "b-small") == 100
+    assert quality_data.batch_status(alerting_settings, "b-small")[0] == "quarantined"
+    assert quality_data.raw_rows(alerting_settings, "b-small") == 100
     assert_alerted(
         alerting_settings,
         webhook,
         smtp,
+        quality_data,
         severity="error",
         expectation="expect_table_row_count_to_be_between",
         column=None,
@@ -357,31 +353,31 @@ def test_row_count_drop_of_90_percent(alerting_settings: Settings, webhook, smtp
     )
 
 
-def test_row_count_within_tolerance_and_quarantined_history_ignored(settings: Settings) -> None:
-    _history(settings, [1000, 1000, 1000])
-    load_batch(
+def test_row_count_within_tolerance_and_quarantined_history_ignored(settings: Settings, quality_data) -> None:
+    _history(settings, [1000, 1000, 1000], quality_data)
+    quality_data.load_batch(
         settings,
         "h-bad",
-        raw_events("h-bad", 10),
-        ingested_at=AS_OF - timedelta(days=1),
+        quality_data.raw_events("h-bad", 10),
+        ingested_at=quality_data.AS_OF - timedelta(days=1),
         status="quarantined",
     )
-    load_batch(settings, "b-ok", raw_events("b-ok", 700, seed=5))
+    quality_data.load_batch(settings, "b-ok", quality_data.raw_events("b-ok", 700, seed=5))
 
-    result = validate_raw_batches(settings, ["b-ok"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(settings, ["b-ok"], run_id=RUN, as_of=quality_data.AS_OF)
 
     assert result.success, [f.line() for f in result.failures]
     assert result.statistics["batches"]["b-ok"]["history"] == [1000, 1000, 1000]
 
 
-def test_redelivered_batch_is_quarantined(alerting_settings: Settings, webhook, smtp) -> None:
-    first = raw_events("b-1", 300)
-    load_batch(alerting_settings, "b-1", first, ingested_at=AS_OF - timedelta(days=1))
+def test_redelivered_batch_is_quarantined(alerting_settings: Settings, webhook, smtp, quality_data) -> None:
+    first = quality_data.raw_events("b-1", 300)
+    quality_data.load_batch(alerting_settings, "b-1", first, ingested_at=quality_data.AS_OF - timedelta(days=1))
     # the same file delivered again under a new name: same events, new batch
     again = first.assign(batch_id="b-2", source_file="/data/copy-of-b-1.csv")
-    load_batch(alerting_settings, "b-2", again)
+    quality_data.load_batch(alerting_settings, "b-2", again)
 
-    result = validate_raw_batches(alerting_settings, ["b-2"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(alerting_settings, ["b-2"], run_id=RUN, as_of=quality_data.AS_OF)
 
     dup = [f for f in result.failures if f.column == "duplicate_of_batch_id"]
     assert [(f.expectation, f.severity) for f in dup] == [
@@ -391,13 +387,14 @@ def test_redelivered_batch_is_quarantined(alerting_settings: Settings, webhook, 
     assert dup[0].observed["examples"][0] == "b-1"
     with pytest.raises(QualityGateError):
         enforce(result, alerting_settings, stage="raw")
-    assert batch_status(alerting_settings, "b-2")[0] == "quarantined"
-    assert batch_status(alerting_settings, "b-1")[0] == "loaded"
-    assert raw_rows(alerting_settings, "b-2") == 300
+    assert quality_data.batch_status(alerting_settings, "b-2")[0] == "quarantined"
+    assert quality_data.batch_status(alerting_settings, "b-1")[0] == "loaded"
+    assert quality_data.raw_rows(alerting_settings, "b-2") == 300
     assert_alerted(
         alerting_settings,
         webhook,
         smtp,
+        quality_data,
         severity="error",
         expectation="expect_column_values_to_be_null",
         column="duplicate_of_batch_id",
@@ -406,14 +403,14 @@ def test_redelivered_batch_is_quarantined(alerting_settings: Settings, webhook, 
     )
 
 
-def test_partial_overlap_only_warns(alerting_settings: Settings, webhook, smtp) -> None:
-    first = raw_events("b-1", 300)
-    load_batch(alerting_settings, "b-1", first, ingested_at=AS_OF - timedelta(days=1))
-    fresh = raw_events("b-2", 270, seed=11)
+def test_partial_overlap_only_warns(alerting_settings: Settings, webhook, smtp, quality_data) -> None:
+    first = quality_data.raw_events("b-1", 300)
+    quality_data.load_batch(alerting_settings, "b-1", first, ingested_at=quality_data.AS_OF - timedelta(days=1))
+    fresh = quality_data.raw_events("b-2", 270, seed=11)
     overlap = first.iloc[:30].assign(batch_id="b-2", source_row=range(270, 300))
-    load_batch(alerting_settings, "b-2", pd.concat([fresh, overlap], ignore_index=True))
+    quality_data.load_batch(alerting_settings, "b-2", pd.concat([fresh, overlap], ignore_index=True))
 
-    result = validate_raw_batches(alerting_settings, ["b-2"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(alerting_settings, ["b-2"], run_id=RUN, as_of=quality_data.AS_OF)
     enforced = enforce(result, alerting_settings, stage="raw")  # no raise: warnings only
 
     assert failed(result) == {
@@ -422,11 +419,12 @@ def test_partial_overlap_only_warns(alerting_settings: Settings, webhook, smtp) 
     assert result.failures[0].observed["unexpected_count"] == 30
     assert result.passed_gate and not result.success
     assert enforced.alert_channels == ["jsonl", "webhook", "email"]
-    assert batch_status(alerting_settings, "b-2")[0] == "loaded"
+    assert quality_data.batch_status(alerting_settings, "b-2")[0] == "loaded"
     assert_alerted(
         alerting_settings,
         webhook,
         smtp,
+        quality_data,
         severity="warning",
         expectation="expect_column_values_to_be_null",
         column="duplicate_of_batch_id",
@@ -435,38 +433,38 @@ def test_partial_overlap_only_warns(alerting_settings: Settings, webhook, smtp) 
     )
 
 
-def test_only_the_bad_batch_of_several_is_quarantined(settings: Settings) -> None:
-    load_batch(
-        settings, "b-good", raw_events("b-good", 200), ingested_at=AS_OF - timedelta(hours=2)
+def test_only_the_bad_batch_of_several_is_quarantined(settings: Settings, quality_data) -> None:
+    quality_data.load_batch(
+        settings, "b-good", quality_data.raw_events("b-good", 200), ingested_at=quality_data.AS_OF - timedelta(hours=2)
     )
-    bad = raw_events("b-bad", 200, seed=3)
+    bad = quality_data.raw_events("b-bad", 200, seed=3)
     _negative_prices(bad)
-    load_batch(settings, "b-bad", bad)
+    quality_data.load_batch(settings, "b-bad", bad)
 
-    result = validate_raw_batches(settings, ["b-good", "b-bad"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(settings, ["b-good", "b-bad"], run_id=RUN, as_of=quality_data.AS_OF)
 
     assert {f.batch_id for f in result.failures} == {"b-bad"}
     with pytest.raises(QualityGateError):
         enforce(result, settings, stage="raw")
-    assert batch_status(settings, "b-bad")[0] == "quarantined"
-    assert batch_status(settings, "b-good")[0] == "loaded"
-    alert = read_alerts(settings)[0]
+    assert quality_data.batch_status(settings, "b-bad")[0] == "quarantined"
+    assert quality_data.batch_status(settings, "b-good")[0] == "loaded"
+    alert = quality_data.read_alerts(settings)[0]
     assert alert["batch_ids"] == ["b-good", "b-bad"] and alert["quarantined_batch_ids"] == ["b-bad"]
 
 
 def test_rows_the_loader_quarantined_count_against_the_batch(
-    alerting_settings: Settings, webhook, smtp
+    alerting_settings: Settings, webhook, smtp, quality_data
 ) -> None:
     # 300 records loaded, 40 rejected by the loader: 30 without item id, 10 with a negative price
-    events = raw_events("b-rej", 300)
-    load_batch(
+    events = quality_data.raw_events("b-rej", 300)
+    quality_data.load_batch(
         alerting_settings,
         "b-rej",
         events,
         quarantined={"missing_item_id": 30, "negative_price": 10},
     )
 
-    result = validate_raw_batches(alerting_settings, ["b-rej"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(alerting_settings, ["b-rej"], run_id=RUN, as_of=quality_data.AS_OF)
 
     share = [f for f in result.failures if f.suite == "raw.quarantine"]
     assert [(f.expectation, f.column, f.severity) for f in share] == [
@@ -483,12 +481,13 @@ def test_rows_the_loader_quarantined_count_against_the_batch(
     }
     with pytest.raises(QualityGateError, match="missing_item_id"):
         enforce(result, alerting_settings, stage="raw")
-    assert batch_status(alerting_settings, "b-rej")[0] == "quarantined"
-    assert raw_rows(alerting_settings, "b-rej") == 300
+    assert quality_data.batch_status(alerting_settings, "b-rej")[0] == "quarantined"
+    assert quality_data.raw_rows(alerting_settings, "b-rej") == 300
     assert_alerted(
         alerting_settings,
         webhook,
         smtp,
+        quality_data,
         severity="error",
         expectation="expect_column_values_to_be_between",
         column="share",
@@ -497,10 +496,10 @@ def test_rows_the_loader_quarantined_count_against_the_batch(
     )
 
 
-def test_few_quarantined_rows_only_warn(settings: Settings) -> None:
-    load_batch(settings, "b-few", raw_events("b-few", 500), quarantined={"invalid_price": 10})
+def test_few_quarantined_rows_only_warn(settings: Settings, quality_data) -> None:
+    quality_data.load_batch(settings, "b-few", quality_data.raw_events("b-few", 500), quarantined={"invalid_price": 10})
 
-    result = validate_raw_batches(settings, ["b-few"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(settings, ["b-few"], run_id=RUN, as_of=quality_data.AS_OF)
 
     assert failed(result) == {
         ("raw.quarantine", "expect_column_values_to_be_between", "share", "warning")
@@ -512,12 +511,12 @@ def test_few_quarantined_rows_only_warn(settings: Settings) -> None:
     assert result.passed_gate
 
 
-def test_event_after_its_ingestion_is_in_the_future(settings: Settings) -> None:
+def test_event_after_its_ingestion_is_in_the_future(settings: Settings, quality_data) -> None:
     # the run's interval may end after the bad event (a run dated by its newest event): the
     # batch's own ingestion time still shows the event cannot have happened yet
-    events = raw_events("b-1", 100)
+    events = quality_data.raw_events("b-1", 100)
     events.loc[:3, "event_at"] = datetime(2031, 5, 1)
-    load_batch(settings, "b-1", events, ingested_at=AS_OF)
+    quality_data.load_batch(settings, "b-1", events, ingested_at=quality_data.AS_OF)
 
     result = validate_raw_batches(settings, ["b-1"], run_id=RUN, as_of=datetime(2031, 5, 2))
 
@@ -533,15 +532,15 @@ def test_event_after_its_ingestion_is_in_the_future(settings: Settings) -> None:
     assert result.failures[0].threshold["or_equal"] is True
 
 
-def test_optional_column_emptied_is_a_schema_change(settings: Settings) -> None:
-    _history(settings, [300, 300, 300])
-    events = raw_events("b-new", 300, seed=8)
+def test_optional_column_emptied_is_a_schema_change(settings: Settings, quality_data) -> None:
+    _history(settings, [300, 300, 300], quality_data)
+    events = quality_data.raw_events("b-new", 300, seed=8)
     events["price_amount"] = np.nan  # the file renamed its price column: loaded as NULL
     events["session_id"] = events["session_id"].astype(object)
     events.loc[:39, "session_id"] = None  # 13% of the events lost their session
-    load_batch(settings, "b-new", events)
+    quality_data.load_batch(settings, "b-new", events)
 
-    result = validate_raw_batches(settings, ["b-new"], run_id=RUN, as_of=AS_OF)
+    result = validate_raw_batches(settings, ["b-new"], run_id=RUN, as_of=quality_data.AS_OF)
 
     filled = {
         (f.column, f.severity): f
@@ -557,13 +556,57 @@ def test_optional_column_emptied_is_a_schema_change(settings: Settings) -> None:
     assert result.statistics["batches"]["b-new"]["filled_share_history"]["quantity"] < 0.9
 
 
-def test_no_batches_validates_nothing(settings: Settings) -> None:
-    result = validate_raw_batches(settings, [], run_id=RUN, as_of=AS_OF)
+def test_no_batches_validates_nothing(settings: Settings, quality_data) -> None:
+    result = validate_raw_batches(settings, [], run_id=RUN, as_of=quality_data.AS_OF)
     assert result.success and result.failures == [] and result.batch_ids == []
     assert enforce(result, settings, stage="raw").alert_channels == []
 
 
-def test_unknown_batch_is_a_usage_error(settings: Settings) -> None:
-    load_batch(settings, "b-1", raw_events("b-1", 10))
+def test_unknown_batch_is_a_usage_error(settings: Settings, quality_data) -> None:
+    quality_data.load_batch(settings, "b-1", quality_data.raw_events("b-1", 10))
     with pytest.raises(ValueError, match="b-404"):
-        validate_raw_batches(settings, ["b-404"], run_id=RUN, as_of=AS_OF)
+        validate_raw_batches(settings, ["b-404"], run_id=RUN, as_of=quality_data.AS_OF)
+
+
+def _served_log(path: Path, lines: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def _served_line(request: str, at: datetime, ranks: list[int]) -> dict:
+    return {"request_id": request, "served_at": at.isoformat(), "user_key": "k1", "model_name": "m",
+            "model_version": "1", "variant": "champion", "kind": "personal", "context_item_id": None, "k": 10,
+            "items": [{"item_id": f"i{r}", "rank": r, "score": 1.0 / r, "retrievers": ["als"]} for r in ranks]}
+
+
+def test_api_log_batches_are_gated_by_their_own_suite_without_a_row_count_band(
+    settings: Settings, quality_data, tmp_path
+) -> None:
+    """Served-list batches have their own checks (ranks, times, one item per rank); feedback and
+    served batches follow the traffic, so a small one after large ones is no row-count drop."""
+    from recops.ingestion.events import ingest_feedback
+    from recops.ingestion.served import ingest_served
+
+    at = quality_data.AS_OF - timedelta(days=1)
+    for k in range(3):  # large served batches before
+        lines = [_served_line(f"{k:02d}{n:030d}", at, list(range(1, 11))) for n in range(50)]
+        ingest_served(settings, _served_log(tmp_path / f"served-{k}.jsonl", lines))
+    small = ingest_served(settings, _served_log(tmp_path / "served-small.jsonl", [_served_line("a" * 32, at, [1, 2])]))
+    late = ingest_served(settings, _served_log(
+        tmp_path / "served-late.jsonl", [_served_line("b" * 32, quality_data.AS_OF + timedelta(hours=2), [1])]))
+    twice = ingest_served(settings, _served_log(
+        tmp_path / "served-twice.jsonl", [_served_line("c" * 32, at, [1, 2]), _served_line("c" * 32, at, [2])]))
+    feedback = tmp_path / "feedback.jsonl"
+    feedback.write_text(json.dumps({"user_id": "u1", "item_id": "i1", "event_type": "click",
+                                    "event_at": at.isoformat(), "request_id": "a" * 32, "rank": 1}) + "\n")
+    clicked = ingest_feedback(settings, feedback)
+
+    ids = [small.batch_id, late.batch_id, twice.batch_id, clicked.batch_id]
+    result = validate_raw_batches(settings, ids, run_id=RUN, as_of=quality_data.AS_OF)
+
+    by_batch = {b: {(f.expectation, f.column) for f in result.failures if f.batch_id == b} for b in ids}
+    assert by_batch[small.batch_id] == set()  # 2 rows after 500-row batches: fine for a log
+    assert by_batch[clicked.batch_id] == set()
+    assert by_batch[late.batch_id] == {("expect_column_max_to_be_between", "served_at")}
+    assert by_batch[twice.batch_id] == {("expect_compound_columns_to_be_unique", "request_id, served_rank")}
+    assert result.statistics["batches"][small.batch_id]["served"] == 2

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from quality_data import AS_OF, load_batch, mart_frames, raw_events, write_marts
 
+from recops.core.settings import Settings
 from recops.quality.checkpoints import enforce, validate_marts, validate_raw_batches
 from recops.quality.paths import data_docs_index
 from recops.quality.report import last_run_id, load_run, quality_report
 from recops.quality.results import QualityGateError
-from recops.settings import Settings
 
 
 def test_report_before_any_run(settings: Settings) -> None:
@@ -18,15 +17,15 @@ def test_report_before_any_run(settings: Settings) -> None:
     assert "No validation recorded yet" in text
 
 
-def test_report_of_the_last_run(settings: Settings) -> None:
-    load_batch(settings, "b-old", raw_events("b-old", 100))
-    validate_raw_batches(settings, ["b-old"], run_id="run-old", as_of=AS_OF)
+def test_report_of_the_last_run(settings: Settings, quality_data) -> None:
+    quality_data.load_batch(settings, "b-old", quality_data.raw_events("b-old", 100))
+    validate_raw_batches(settings, ["b-old"], run_id="run-old", as_of=quality_data.AS_OF)
 
-    bad = raw_events("b-1", 200, seed=4)
+    bad = quality_data.raw_events("b-1", 200, seed=4)
     bad.loc[:2, "price_amount"] = -1.0
-    load_batch(settings, "b-1", bad)
-    write_marts(settings, mart_frames())
-    raw = validate_raw_batches(settings, ["b-1"], run_id="run-new", as_of=AS_OF)
+    quality_data.load_batch(settings, "b-1", bad)
+    quality_data.write_marts(settings, quality_data.mart_frames())
+    raw = validate_raw_batches(settings, ["b-1"], run_id="run-new", as_of=quality_data.AS_OF)
     with pytest.raises(QualityGateError):
         enforce(raw, settings, stage="raw")
     enforce(validate_marts(settings, run_id="run-new"), settings, stage="marts")

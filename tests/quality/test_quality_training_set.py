@@ -7,21 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from quality_data import (
-    AS_OF,
-    batch_status,
-    load_batch,
-    raw_events,
-    raw_rows,
-    read_alerts,
-    training_frame,
-)
 
+from recops.core.settings import Settings
 from recops.quality.checkpoints import enforce, validate_raw_batches, validate_training_set
 from recops.quality.drift import psi_between
 from recops.quality.references import accepted_runs, reference_path
 from recops.quality.results import QualityGateError, QualityResult
-from recops.settings import Settings
 
 SPEND = "user_features__spend_amount_30d"
 
@@ -30,14 +21,14 @@ def failed(result: QualityResult) -> set[tuple[str | None, str, str | None, str]
     return {(f.suite, f.expectation, f.column, f.severity) for f in result.failures}
 
 
-def _accepted_baseline(settings: Settings, run_id: str = "run-1") -> QualityResult:
-    result = validate_training_set(settings, training_frame(seed=7), run_id=run_id)
+def _accepted_baseline(settings: Settings, quality_data, run_id: str = "run-1") -> QualityResult:
+    result = validate_training_set(settings, quality_data.training_frame(seed=7), run_id=run_id)
     enforce(result, settings, stage="training_set")
     return result
 
 
-def test_first_clean_run_passes_and_becomes_the_reference(settings: Settings) -> None:
-    result = _accepted_baseline(settings)
+def test_first_clean_run_passes_and_becomes_the_reference(settings: Settings, quality_data) -> None:
+    result = _accepted_baseline(settings, quality_data)
 
     assert result.success, [f.line() for f in result.failures]
     assert result.statistics["drift"] == {"reference_run_id": None, "psi": {}}
@@ -54,13 +45,13 @@ def test_first_clean_run_passes_and_becomes_the_reference(settings: Settings) ->
     stored = json.loads(reference_path(settings, "run-1").read_text())
     assert set(stored["features"]) == set(result.statistics["features"])
     assert abs(sum(stored["features"][SPEND]["shares"]) - 1.0) < 1e-9
-    assert read_alerts(settings) == []
+    assert quality_data.read_alerts(settings) == []
 
 
-def test_same_distribution_does_not_drift(alerting_settings: Settings, webhook, smtp) -> None:
-    _accepted_baseline(alerting_settings)
+def test_same_distribution_does_not_drift(alerting_settings: Settings, webhook, smtp, quality_data) -> None:
+    _accepted_baseline(alerting_settings, quality_data)
 
-    result = validate_training_set(alerting_settings, training_frame(seed=8), run_id="run-2")
+    result = validate_training_set(alerting_settings, quality_data.training_frame(seed=8), run_id="run-2")
     enforce(result, alerting_settings, stage="training_set")
 
     assert result.success
@@ -68,14 +59,14 @@ def test_same_distribution_does_not_drift(alerting_settings: Settings, webhook, 
     assert max(result.statistics["drift"]["psi"].values()) < alerting_settings.quality_psi_warn
     assert "training_set.drift" in {v["suite"] for v in result.statistics["validations"]}
     assert accepted_runs(alerting_settings) == ["run-1", "run-2"]
-    assert read_alerts(alerting_settings) == [] and webhook.bodies == [] and smtp.messages == []
+    assert quality_data.read_alerts(alerting_settings) == [] and webhook.bodies == [] and smtp.messages == []
 
 
-def test_drifted_feature_stops_the_run(alerting_settings: Settings, webhook, smtp) -> None:
-    _accepted_baseline(alerting_settings)
+def test_drifted_feature_stops_the_run(alerting_settings: Settings, webhook, smtp, quality_data) -> None:
+    _accepted_baseline(alerting_settings, quality_data)
 
     result = validate_training_set(
-        alerting_settings, training_frame(seed=8, shift=1.0), run_id="run-2"
+        alerting_settings, quality_data.training_frame(seed=8, shift=1.0), run_id="run-2"
     )
     with pytest.raises(QualityGateError) as raised:
         enforce(result, alerting_settings, stage="training_set")
@@ -91,10 +82,10 @@ def test_drifted_feature_stops_the_run(alerting_settings: Settings, webhook, smt
     assert f"expect_column_max_to_be_between({SPEND})" in str(raised.value)
     # the rejected set never becomes the baseline
     assert accepted_runs(alerting_settings) == ["run-1"]
-    later = validate_training_set(alerting_settings, training_frame(seed=9), run_id="run-3")
+    later = validate_training_set(alerting_settings, quality_data.training_frame(seed=9), run_id="run-3")
     assert later.statistics["drift"]["reference_run_id"] == "run-1"
 
-    alert = read_alerts(alerting_settings)[0]
+    alert = quality_data.read_alerts(alerting_settings)[0]
     assert alert["stage"] == "training_set" and alert["severity"] == "error"
     assert alert["failures"][0]["column"] == SPEND
     assert alert["failures"][0]["threshold"] == {"max_value": 0.25}
@@ -106,40 +97,40 @@ def test_drifted_feature_stops_the_run(alerting_settings: Settings, webhook, smt
 
 
 def test_a_failed_training_set_gate_quarantines_the_batches_of_its_run(
-    settings: Settings,
+    settings: Settings, quality_data,
 ) -> None:
     """The run's new batches are all it changed since the last good run: held back, raw rows kept,
     so the next run starts from the last good state. Batches of other runs stay loaded."""
-    load_batch(settings, "b-old", raw_events("b-old", 200), ingested_at=AS_OF.replace(day=1))
-    enforce(validate_raw_batches(settings, ["b-old"], run_id="run-1", as_of=AS_OF), settings,
+    quality_data.load_batch(settings, "b-old", quality_data.raw_events("b-old", 200), ingested_at=quality_data.AS_OF.replace(day=1))
+    enforce(validate_raw_batches(settings, ["b-old"], run_id="run-1", as_of=quality_data.AS_OF), settings,
             stage="raw")  # fmt: skip
-    _accepted_baseline(settings, run_id="run-1")
-    load_batch(settings, "b-new", raw_events("b-new", 200, seed=4))
-    enforce(validate_raw_batches(settings, ["b-new"], run_id="run-2", as_of=AS_OF), settings,
+    _accepted_baseline(settings, quality_data, run_id="run-1")
+    quality_data.load_batch(settings, "b-new", quality_data.raw_events("b-new", 200, seed=4))
+    enforce(validate_raw_batches(settings, ["b-new"], run_id="run-2", as_of=quality_data.AS_OF), settings,
             stage="raw")  # fmt: skip
 
-    drifted = validate_training_set(settings, training_frame(seed=8, shift=1.0), run_id="run-2")
+    drifted = validate_training_set(settings, quality_data.training_frame(seed=8, shift=1.0), run_id="run-2")
     with pytest.raises(QualityGateError) as raised:
         enforce(drifted, settings, stage="training_set")
 
     assert raised.value.result.quarantined_batch_ids == ["b-new"]
-    status, reason = batch_status(settings, "b-new")
+    status, reason = quality_data.batch_status(settings, "b-new")
     assert status == "quarantined"
     assert reason.startswith("quality gate training_set (run run-2)") and SPEND in reason
-    assert raw_rows(settings, "b-new") == 200
-    assert batch_status(settings, "b-old") == ("loaded", None)
-    assert read_alerts(settings)[-1]["quarantined_batch_ids"] == ["b-new"]
+    assert quality_data.raw_rows(settings, "b-new") == 200
+    assert quality_data.batch_status(settings, "b-old") == ("loaded", None)
+    assert quality_data.read_alerts(settings)[-1]["quarantined_batch_ids"] == ["b-new"]
 
 
-def test_moderate_drift_only_warns(alerting_settings: Settings, webhook, smtp) -> None:
+def test_moderate_drift_only_warns(alerting_settings: Settings, webhook, smtp, quality_data) -> None:
     # 1,500 query groups each: a PSI of 0.1 is well above what sampling noise reaches on them
-    baseline = training_frame(n_groups=1500, per_group=4, seed=7)
+    baseline = quality_data.training_frame(n_groups=1500, per_group=4, seed=7)
     enforce(
         validate_training_set(alerting_settings, baseline, run_id="run-1"),
         alerting_settings,
         stage="training_set",
     )
-    moderate = training_frame(n_groups=1500, per_group=4, seed=8, shift=0.15)
+    moderate = quality_data.training_frame(n_groups=1500, per_group=4, seed=8, shift=0.15)
     result = validate_training_set(alerting_settings, moderate, run_id="run-2")
     enforced = enforce(result, alerting_settings, stage="training_set")
 
@@ -150,7 +141,7 @@ def test_moderate_drift_only_warns(alerting_settings: Settings, webhook, smtp) -
     assert result.failures[0].threshold == {"max_value": 0.1}
     assert enforced.alert_channels == ["jsonl", "webhook", "email"]
     assert accepted_runs(alerting_settings) == ["run-1", "run-2"]
-    assert read_alerts(alerting_settings)[0]["severity"] == "warning"
+    assert quality_data.read_alerts(alerting_settings)[0]["severity"] == "warning"
     assert webhook.bodies[0]["text"].startswith("[RecOps WARNING]")
     assert smtp.messages[0]["Subject"].startswith("[RecOps WARNING]")
 
@@ -160,19 +151,19 @@ def _per_user(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{SPEND: frame.groupby("query_id")[SPEND].transform("first")})
 
 
-def test_small_training_set_noise_is_not_drift(settings: Settings) -> None:
+def test_small_training_set_noise_is_not_drift(settings: Settings, quality_data) -> None:
     """40 query groups: two clean samples differ by a PSI above the 0.1 / 0.25 rule of thumb, but
     not above what sampling noise reaches on 40 groups; a real shift still stops the run."""
     baseline = validate_training_set(
-        settings, _per_user(training_frame(n_groups=40, seed=7)), run_id="run-1"
+        settings, _per_user(quality_data.training_frame(n_groups=40, seed=7)), run_id="run-1"
     )
     enforce(baseline, settings, stage="training_set")
 
     clean = validate_training_set(
-        settings, _per_user(training_frame(n_groups=40, seed=21)), run_id="run-2"
+        settings, _per_user(quality_data.training_frame(n_groups=40, seed=21)), run_id="run-2"
     )
     drifted = validate_training_set(
-        settings, _per_user(training_frame(n_groups=40, seed=22, shift=8.0)), run_id="run-3"
+        settings, _per_user(quality_data.training_frame(n_groups=40, seed=22, shift=8.0)), run_id="run-3"
     )
 
     limits = clean.statistics["drift"]["max_psi"][SPEND]
@@ -190,13 +181,13 @@ def test_small_training_set_noise_is_not_drift(settings: Settings) -> None:
 AGE = "user_item_features__first_purchase_at_age_days"
 
 
-def test_age_features_are_compared_across_the_calendar(settings: Settings) -> None:
+def test_age_features_are_compared_across_the_calendar(settings: Settings, quality_data) -> None:
     """60 days later every pair is 60 days older: not drift. Ages reset (pairs all new): drift."""
-    _accepted_baseline(settings)
-    later = training_frame(seed=8)
+    _accepted_baseline(settings, quality_data)
+    later = quality_data.training_frame(seed=8)
     later["event_timestamp"] += pd.Timedelta(days=60)
     later[AGE] += 60
-    assert psi_between(training_frame(seed=7)[AGE], later[AGE]) > 0.25  # what PSI alone says
+    assert psi_between(quality_data.training_frame(seed=7)[AGE], later[AGE]) > 0.25  # what PSI alone says
 
     result = validate_training_set(settings, later, run_id="run-2")
 
@@ -204,7 +195,7 @@ def test_age_features_are_compared_across_the_calendar(settings: Settings) -> No
     assert result.statistics["drift"]["psi"][AGE] < 0.1
     assert result.success, [f.line() for f in result.failures]
 
-    reset = training_frame(seed=9)
+    reset = quality_data.training_frame(seed=9)
     reset["event_timestamp"] += pd.Timedelta(days=60)
     reset[AGE] = reset[AGE] / 10
     drifted = validate_training_set(settings, reset, run_id="run-3")
@@ -213,8 +204,8 @@ def test_age_features_are_compared_across_the_calendar(settings: Settings) -> No
     )
 
 
-def test_groups_without_a_positive_or_a_negative(settings: Settings) -> None:
-    frame = training_frame()
+def test_groups_without_a_positive_or_a_negative(settings: Settings, quality_data) -> None:
+    frame = quality_data.training_frame()
     frame.loc[frame["query_id"] == 5, "label"] = 0
     frame.loc[frame["query_id"].isin([8, 9]), "label"] = 1
 
@@ -231,8 +222,8 @@ def test_groups_without_a_positive_or_a_negative(settings: Settings) -> None:
     assert accepted_runs(settings) == []
 
 
-def test_feature_timestamp_at_label_time_is_leakage(settings: Settings) -> None:
-    frame = training_frame()
+def test_feature_timestamp_at_label_time_is_leakage(settings: Settings, quality_data) -> None:
+    frame = quality_data.training_frame()
     leaked = frame.index[frame["user_item_features__last_purchase_at"].notna()][:7]
     frame.loc[leaked, "user_item_features__last_purchase_at"] = frame.loc[leaked, "event_timestamp"]
 
@@ -251,8 +242,8 @@ def test_feature_timestamp_at_label_time_is_leakage(settings: Settings) -> None:
         enforce(result, settings, stage="training_set")
 
 
-def test_label_rate_out_of_band_and_all_null_feature(settings: Settings) -> None:
-    frame = training_frame()
+def test_label_rate_out_of_band_and_all_null_feature(settings: Settings, quality_data) -> None:
+    frame = quality_data.training_frame()
     rng = np.random.default_rng(0)
     frame["label"] = (rng.random(len(frame)) < 0.7).astype("int64")
     frame.loc[frame.index[::20], "label"] = 0
@@ -275,8 +266,8 @@ def test_label_rate_out_of_band_and_all_null_feature(settings: Settings) -> None
     assert rate.threshold == {"min_value": 0.001, "max_value": 0.5}
 
 
-def test_timezone_aware_timestamps_are_compared_in_utc(settings: Settings) -> None:
-    frame = training_frame()
+def test_timezone_aware_timestamps_are_compared_in_utc(settings: Settings, quality_data) -> None:
+    frame = quality_data.training_frame()
     frame["event_timestamp"] = frame["event_timestamp"].dt.tz_localize("UTC")
     frame["user_item_features__last_purchase_at"] = (
         pd.to_datetime(frame["user_item_features__last_purchase_at"])
@@ -289,13 +280,13 @@ def test_timezone_aware_timestamps_are_compared_in_utc(settings: Settings) -> No
     assert result.success, [f.line() for f in result.failures]
 
 
-def test_missing_label_column_is_a_usage_error(settings: Settings) -> None:
+def test_missing_label_column_is_a_usage_error(settings: Settings, quality_data) -> None:
     with pytest.raises(ValueError, match="'label'"):
-        validate_training_set(settings, training_frame().drop(columns=["label"]), run_id="x")
+        validate_training_set(settings, quality_data.training_frame().drop(columns=["label"]), run_id="x")
 
 
-def test_feature_age_at_or_below_zero_is_leakage(settings: Settings) -> None:
-    frame = training_frame()
+def test_feature_age_at_or_below_zero_is_leakage(settings: Settings, quality_data) -> None:
+    frame = quality_data.training_frame()
     age = "user_item_features__first_purchase_at_age_days"
     aged = frame.index[frame[age].notna()][:3]
     frame.loc[aged, age] = [0.0, -1.5, -30.0]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recops.constants import (
+from recops.core.constants import (
     EVENT_AT_COL,
     EVENT_TYPE_COL,
     ITEM_COL,
@@ -23,6 +23,7 @@ from recops.constants import (
     SESSION_COL,
     USER_COL,
 )
+from recops.core.settings import Settings
 from recops.training.train import TrainConfig
 
 COLOURS = ("red", "blue", "green", "gold", "black", "white")
@@ -121,24 +122,27 @@ def make_shop(
     )
 
 
+SMALL = {
+    "k": 10,
+    "candidates_per_retriever": 20,
+    "label_window_days": 28,
+    "label_windows": 2,
+    "seed": 7,
+    "ranker_num_leaves": 7,
+    "ranker_min_data_in_leaf": 5,
+    "ranker_num_boost_round": 60,
+    "ranker_early_stopping_rounds": 15,
+    "ranker_learning_rate": 0.1,
+    "als_factors": 8,
+    "als_iterations": 6,
+    "itemcf_neighbours": 30,
+}
+
+
 def small_config(**overrides) -> TrainConfig:
-    """A fast configuration for tiny data (few factors, shallow trees)."""
-    values = {
-        "k": 10,
-        "candidates_per_retriever": 20,
-        "label_window_days": 28,
-        "label_windows": 2,
-        "seed": 7,
-        "ranker": {
-            "num_leaves": 7,
-            "min_data_in_leaf": 5,
-            "num_boost_round": 60,
-            "early_stopping_rounds": 15,
-            "learning_rate": 0.1,
-        },
-        "retrievers": {"als_factors": 8, "als_iterations": 6, "itemcf_neighbours": 30},
-    }
-    return TrainConfig.model_validate(values | overrides)
+    """A fast configuration for tiny data (few factors, shallow trees); ``overrides`` are
+    settings (``label_windows=1``, ``ranker_num_leaves=3``, ...)."""
+    return TrainConfig.from_settings(Settings(**(SMALL | overrides)))
 
 
 def add_feature(entity_df: pd.DataFrame) -> pd.DataFrame:

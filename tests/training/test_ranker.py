@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recops.settings import Settings
+from recops.core.settings import Settings
 from recops.training.dataset import feature_columns
 from recops.training.ranker import (
     RankerError,
@@ -24,7 +24,9 @@ def frame(shop, make_config):
     return build_training_set(cfg, shop.interactions, shop.items, shop.end - pd.Timedelta(days=21))
 
 
-PARAMS = RankerParams(num_leaves=7, min_data_in_leaf=5, num_boost_round=30, learning_rate=0.1)
+PARAMS = RankerParams.from_settings(
+    Settings(ranker_num_leaves=7, ranker_min_data_in_leaf=5, ranker_num_boost_round=30, ranker_learning_rate=0.1)
+)
 
 
 def keyed(frame: pd.DataFrame, scores: np.ndarray) -> pd.Series:
@@ -71,10 +73,9 @@ def test_params_from_settings_and_label_gain():
     params = RankerParams.from_settings(s)
     assert (params.num_leaves, params.learning_rate, params.eval_at) == (15, 0.2, 5)
     assert params.lgb_params(seed=1)["label_gain"] == [0.0, 1.0, 3.0, 7.0]
-    # every hyperparameter comes from the settings, whose defaults are RankerParams' own
-    assert (
-        RankerParams.from_settings(Settings()).model_dump() == RankerParams(eval_at=10).model_dump()
-    )
+    # no defaults of its own: every hyperparameter must come from somewhere
+    with pytest.raises(ValueError, match="num_leaves"):
+        RankerParams()
     tuned = RankerParams.from_settings(
         Settings(ranker_lambda_l2=3.0, ranker_feature_fraction=0.5, ranker_label_gain=(0, 1, 2))
     )
@@ -82,4 +83,4 @@ def test_params_from_settings_and_label_gain():
     assert tuned.lgb_params(seed=1)["lambda_l2"] == 3.0
     assert params.lgb_params(seed=1)["objective"] == "lambdarank"
     with pytest.raises(ValueError, match="label_gain"):
-        RankerParams(label_gain=(0.0, 3.0, 1.0))
+        RankerParams.from_settings(Settings(), label_gain=(0.0, 3.0, 1.0))

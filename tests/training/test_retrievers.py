@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recops.core.settings import Settings
+from recops.training.retriever_config import RetrieverConfig
 from recops.training.retrievers import (
     ALS,
-    REC_COLUMNS,
     Content,
     ItemCF,
     Popularity,
     Repeat,
-    RetrieverConfig,
     RetrieverError,
-    top_n_dense,
 )
+from recops.training.topn import REC_COLUMNS, top_n_dense
 
 T = pd.Timestamp("2024-03-01")
 
@@ -159,7 +159,7 @@ def test_als_learns_the_clusters_and_is_deterministic():
 
 
 def test_every_retriever_respects_as_of_and_returns_the_contract(events):
-    for retriever in RetrieverConfig(als_factors=4).build(seed=1):
+    for retriever in RetrieverConfig.from_settings(Settings(als_factors=4)).build(seed=1):
         recs = retriever.fit(events, ITEMS, T).recommend(["u1", "u5", "u7"], 50)
         assert list(recs.columns) == REC_COLUMNS, retriever.name
         assert "FUTURE" not in set(recs["item_id"]), retriever.name
@@ -177,7 +177,7 @@ def test_recommend_before_fit_and_bad_n_raise(events):
     with pytest.raises(RetrieverError, match="n must be"):
         Repeat().fit(events, ITEMS, T).recommend(["u1"], 0)
     with pytest.raises(RetrieverError, match="unknown retrievers"):
-        RetrieverConfig(enabled=("repeat", "magic")).build(seed=0)
+        RetrieverConfig.from_settings(Settings(), enabled=("repeat", "magic")).build(seed=0)
 
 
 def test_top_n_dense_matches_a_stable_full_sort_with_ties():
