@@ -21,12 +21,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from recops.core.settings import Settings
 from recops.ingestion import generate_shop, ingest_online_retail
-from recops.settings import Settings
 
-RETAIL_II = Path(
-    "/work/shared/datasets/online_retail_ii_2009_2010/online_retail_ii_2009_2010.parquet"
-)
+RETAIL_II = Settings().data_dir / "online_retail_ii_2009_2010" / "online_retail_ii_2009_2010.parquet"
 QUICK_ROWS = 20_000
 
 
@@ -97,7 +95,7 @@ def run(quick: bool, source: Path) -> list[dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"a {QUICK_ROWS:,}-line cut")
-    parser.add_argument("--source", type=Path, default=RETAIL_II, help="Online Retail II parquet")
+    parser.add_argument("--source", type=Path, default=RETAIL_II, help="Online Retail II parquet (default: under RECOPS_DATA_DIR)")
     args = parser.parse_args()
     results = run(args.quick, args.source)
     table = Table(title="RecOps ingestion benchmark" + (" (quick)" if args.quick else ""))

@@ -30,9 +30,9 @@ QUALITY_STAGES = {"validate_raw", "validate_marts", "validate_training_set"}
 
 
 def _child(stage: str, kwargs: dict[str, Any], home: str, queue: mp.Queue) -> None:
-    os.environ["RECOPS_HOME"] = home
-    from recops import pipeline
-    from recops.ingestion.synthetic import write_shop
+    from recops.app import tasks
+    from recops.core.settings import Settings
+    from recops.ingestion.shop_files import write_shop
 
     start = time.perf_counter()
     try:
@@ -40,7 +40,7 @@ def _child(stage: str, kwargs: dict[str, Any], home: str, queue: mp.Queue) -> No
             out = write_shop(Path(kwargs["out"]), users=kwargs["users"], items=kwargs["items"],
                              days=kwargs["days"], seed=42, fmt="parquet")
         else:
-            out = getattr(pipeline, kwargs.pop("_fn"))(**kwargs)
+            out = getattr(tasks, kwargs.pop("_fn"))(**kwargs, settings=Settings(home=Path(home)))
         error = None
     except Exception as exc:  # reported, then the benchmark stops
         out, error = None, f"{type(exc).__name__}: {exc}"
@@ -69,7 +69,8 @@ def shop_size(events: int) -> dict[str, int]:
 
 
 def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
-    from recops.pipeline import newest_event_in_file
+    from recops.core.constants import Source
+    from recops.ingestion.sources import newest_event_in_source
 
     rows: list[dict[str, Any]] = []
     if args.source == "events":
@@ -78,7 +79,7 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
         data, catalog = str(shop / "events.parquet"), str(shop / "catalog.parquet")
     else:
         data, catalog = str(Path(args.data).resolve()), None
-    newest = newest_event_in_file(args.source, Path(data))
+    newest = newest_event_in_source(Source(args.source), Path(data))
     end = datetime.combine(newest.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     run_id = f"bench-{int(time.time())}"
 
@@ -87,16 +88,17 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
         rows.append(out)
         return out["result"]
 
-    ingested = stage("ingest", "ingest_stage", source=args.source, data_path=data, catalog_path=catalog)
-    stage("validate_raw", "validate_raw_stage", ingested=ingested, run_id=run_id, as_of=end)
-    transformed = stage("dbt_build", "transform_stage", cutoff=args.cutoff)
-    stage("validate_marts", "validate_marts_stage", run_id=run_id)
-    stage("features", "features_stage", interval_start=end, interval_end=end)
-    ts = stage("training_set", "training_set_stage", cutoff=transformed["cutoff"], run_id=run_id)
-    stage("validate_training_set", "validate_training_set_stage", training_set=ts, run_id=run_id)
-    trained = stage("train_evaluate", "train_stage", training_set=ts)
-    candidate = stage("register", "register_stage", trained=trained, context={"data_interval_end": end.isoformat()})
-    stage("promotion_gate", "gate_stage", candidate=candidate, auto_promote=True)
+    ingested = stage("ingest", "ingest", source=args.source, data_path=data, catalog_path=catalog)
+    stage("validate_raw", "validate_raw", ingested=ingested, run_id=run_id, interval_end=end.isoformat())
+    transformed = stage("dbt_build", "dbt_build", cutoff=args.cutoff)
+    stage("validate_marts", "validate_marts", run_id=run_id)
+    stage("features", "features", interval_end=end.isoformat())
+    ts = stage("training_set", "build_training_set", transformed=transformed, run_id=run_id)
+    checked = stage("validate_training_set", "validate_training_set", training_set=ts, run_id=run_id)
+    trained = stage("train_evaluate", "train_evaluate", training_set=ts)
+    candidate = stage("register", "register_model", trained=trained, transformed=transformed, checked=checked,
+                      interval_start=None, interval_end=end.isoformat())
+    stage("promotion_gate", "promotion_gate", candidate=candidate, auto_promote=True, run_id=run_id)
     return rows
 
 

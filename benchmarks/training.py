@@ -31,11 +31,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from recops.settings import Settings
+from recops.core.settings import Settings
 
-RETAIL_II = Path(
-    "/work/shared/datasets/online_retail_ii_2009_2010/online_retail_ii_2009_2010.parquet"
-)
+RETAIL_II = Settings().data_dir / "online_retail_ii_2009_2010" / "online_retail_ii_2009_2010.parquet"
 CUTOFF = "2010-11-01"
 QUICK_FROM = "2010-06-01"
 BUDGET_S = 180.0
@@ -59,8 +57,12 @@ def timed(step: str, run: Callable[[], Any], *, counted: bool) -> tuple[dict[str
 
 def prepare(settings: Settings, source: Path, cutoff: str, quick: bool) -> list[dict[str, Any]]:
     """Ingest, dbt build and Feast (export, apply, materialize) into a fresh home."""
+    from datetime import date
+
+    from recops.core.dbt import build_marts
+    from recops.core.feature_store import refresh_features
+    from recops.core.marts import data_end
     from recops.ingestion import ingest_online_retail
-    from recops.pipeline import features_stage, transform_stage
 
     path = source
     if quick:
@@ -72,11 +74,8 @@ def prepare(settings: Settings, source: Path, cutoff: str, quick: bool) -> list[
     steps = []
     for name, run in (
         ("prepare: ingest", lambda: ingest_online_retail(settings, path)),
-        ("prepare: dbt build", lambda: transform_stage(cutoff=cutoff, settings=settings)),
-        (
-            "prepare: feast apply + materialize",
-            lambda: features_stage(interval_start=None, interval_end=None, settings=settings),
-        ),
+        ("prepare: dbt build", lambda: build_marts(settings, date.fromisoformat(cutoff))),
+        ("prepare: feast apply + materialize", lambda: refresh_features(settings, data_end(settings))),
     ):
         steps.append(timed(name, run, counted=False)[0])
     return steps
@@ -84,17 +83,20 @@ def prepare(settings: Settings, source: Path, cutoff: str, quick: bool) -> list[
 
 def train_and_evaluate(settings: Settings, cutoff: str) -> tuple[list[dict[str, Any]], dict]:
     """The pipeline's training-set and train tasks; returns their steps and the report."""
-    from recops.pipeline import train_stage, training_set_stage
+    from datetime import date
+
+    from recops.training.runs import train_run, training_set_file
 
     run_id = f"benchmark-training-{os.getpid()}"
+    day = date.fromisoformat(cutoff)
     step1, training_set = timed(
         "training set (retrievers per window, candidates, Feast PIT features)",
-        lambda: training_set_stage(cutoff=cutoff, run_id=run_id, settings=settings),
+        lambda: training_set_file(settings, cutoff=day, run_id=run_id),
         counted=True,
     )
     step2, trained = timed(
         "train + evaluate (LambdaRank, holdout, protocol v1, serving bundle)",
-        lambda: train_stage(training_set, settings=settings),
+        lambda: train_run(settings, training_set=Path(training_set["path"]), cutoff=day, run_id=run_id),
         counted=True,
     )
     report = json.loads((Path(trained["run_dir"]) / "evaluation.json").read_text())
@@ -124,7 +126,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="a pipeline-prepared RECOPS_HOME to reuse")
     parser.add_argument("--quick", action="store_true", help=f"only the lines from {QUICK_FROM}")
     parser.add_argument("--cutoff", default=CUTOFF)
-    parser.add_argument("--source", type=Path, default=RETAIL_II, help="Online Retail II parquet")
+    parser.add_argument("--source", type=Path, default=RETAIL_II, help="Online Retail II parquet (default: under RECOPS_DATA_DIR)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="recops-bench-training-") as tmp:
