@@ -22,7 +22,7 @@ from recops.core.constants import (
     RAW_SERVED_COLUMNS,
 )
 from recops.core.settings import Settings
-from recops.core.warehouse import Warehouse
+from recops.core.warehouse import Warehouse, WarehouseWriteError
 from recops.ingestion.errors import IngestError
 from recops.ingestion.parsing import QUARANTINE_COLUMNS, TEXT
 from recops.ingestion.summary import IngestSummary
@@ -101,18 +101,25 @@ def run_batch(
     data = build()
     stamp = _utc_naive(ingested_at)
     summary = _summary(batch_id, source, files, data, stamp)
-    with Warehouse(settings) as wh, wh.transaction():
-        known = _stored_summary(wh, batch_id)
-        if known is not None:
-            return known
-        wh.append_df(
-            RAW_EVENTS, _with_meta(data.events, RAW_EVENT_COLUMNS, batch_id, stamp, source)
-        )
-        wh.append_df(RAW_ITEMS, _with_meta(data.items, RAW_ITEM_COLUMNS, batch_id, stamp, source))
-        if data.served is not None:
-            wh.append_df(RAW_SERVED, _with_meta(data.served, RAW_SERVED_COLUMNS, batch_id, stamp, source))
-        wh.append_df(RAW_QUARANTINE, _quarantine_rows(data.quarantine, batch_id, stamp))
-        wh.append_df(RAW_BATCHES, _batch_row(summary, stamp))
+    try:
+        with Warehouse(settings) as wh, wh.transaction():
+            known = _stored_summary(wh, batch_id)
+            if known is not None:
+                return known
+            wh.append_df(
+                RAW_EVENTS, _with_meta(data.events, RAW_EVENT_COLUMNS, batch_id, stamp, source)
+            )
+            wh.append_df(RAW_ITEMS, _with_meta(data.items, RAW_ITEM_COLUMNS, batch_id, stamp, source))
+            if data.served is not None:
+                wh.append_df(RAW_SERVED, _with_meta(data.served, RAW_SERVED_COLUMNS, batch_id, stamp, source))
+            wh.append_df(RAW_QUARANTINE, _quarantine_rows(data.quarantine, batch_id, stamp))
+            wh.append_df(RAW_BATCHES, _batch_row(summary, stamp))
+    except WarehouseWriteError as exc:
+        names = ", ".join(str(f) for f in files)
+        raise IngestError(
+            f"{names}: batch {batch_id[:12]} ({summary.rows_loaded} rows) was not loaded, nothing of it "
+            f"was kept; run the same command again once the warehouse can be written. {exc}"
+        ) from exc
     return summary
 
 

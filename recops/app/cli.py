@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -59,6 +60,19 @@ def _print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+def _print_ingest(load: Callable[[], Any]) -> None:
+    """Run one loader and print its summary; a file that cannot be loaded (unreadable, or the
+    warehouse write failed and was rolled back) is one clear line and exit code 1, no traceback."""
+    from recops.ingestion import IngestError
+
+    try:
+        summary = load()
+    except IngestError as exc:
+        console.print(f"[red]ingest failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    _print_json(summary if isinstance(summary, dict) else summary.model_dump())
+
+
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="Output folder.")],
@@ -82,7 +96,7 @@ def ingest_events(
     """Generic event log (the synthetic shop's format), CSV or Parquet."""
     from recops.ingestion import ingest_events as run
 
-    _print_json(run(_settings(), path, catalog).model_dump())
+    _print_ingest(lambda: run(_settings(), path, catalog))
 
 
 @ingest_app.command("online-retail")
@@ -90,7 +104,7 @@ def ingest_online_retail(path: Annotated[Path, typer.Argument(exists=True, dir_o
     """UCI Online Retail (original or II layout) from .csv, .xlsx or .parquet."""
     from recops.ingestion import ingest_online_retail as run
 
-    _print_json(run(_settings(), path).model_dump())
+    _print_ingest(lambda: run(_settings(), path))
 
 
 @ingest_app.command("movielens")
@@ -98,7 +112,7 @@ def ingest_movielens(path: Annotated[Path, typer.Argument(exists=True, file_okay
     """MovieLens 100k folder (u.data, u.item)."""
     from recops.ingestion import ingest_movielens as run
 
-    _print_json(run(_settings(), path).model_dump())
+    _print_ingest(lambda: run(_settings(), path))
 
 
 @ingest_app.command("feedback")
@@ -106,7 +120,7 @@ def ingest_feedback(path: Annotated[Path, typer.Argument(exists=True, dir_okay=F
     """Feedback events (JSON lines) recorded by the API."""
     from recops.ingestion import ingest_feedback as run
 
-    _print_json(run(_settings(), path).model_dump())
+    _print_ingest(lambda: run(_settings(), path))
 
 
 @ingest_app.command("inbox")
@@ -115,7 +129,7 @@ def ingest_inbox() -> None:
     recops_ingest DAG does on its schedule)."""
     from recops.ingestion.inbox import ingest_inbox as run
 
-    _print_json(run(_settings()))
+    _print_ingest(lambda: run(_settings()))
 
 
 @app.command()

@@ -7,7 +7,7 @@ read and write the same tables whichever profile is active.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pandas as pd
@@ -155,28 +155,59 @@ class Warehouse:
             if stmt.strip():
                 self.execute(stmt)
 
+    @property
+    def location(self) -> str:
+        """Where this warehouse lives, for messages (never a password)."""
+        if self.kind == "duckdb":
+            return str(self.settings.warehouse_path)
+        s = self.settings
+        return f"PostgreSQL {s.postgres_host}:{s.postgres_port}/{s.postgres_db}"
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All-or-nothing block: a failure inside loads nothing."""
+        """All-or-nothing block: a failure inside loads nothing.
+
+        A failure of the database itself (a full disk, a file size limit, a server restarted or
+        gone) is raised as :class:`WarehouseWriteError` naming the warehouse; the transaction is
+        rolled back (or never committed), so none of the block's writes remain.
+        """
         if self.kind == "duckdb":
-            self._con.execute("begin transaction")
-            try:
-                yield
-            except BaseException:
-                self._con.execute("rollback")
-                raise
-            self._con.execute("commit")
+            import duckdb
+
+            driver_error: type[Exception] = duckdb.Error
+            begin, commit, rollback = (
+                lambda: self._con.execute("begin transaction"),
+                lambda: self._con.execute("commit"),
+                lambda: self._con.execute("rollback"),
+            )
         else:
-            self._con.autocommit = False
+            import psycopg2
+
+            driver_error = psycopg2.Error
+
+            def begin() -> None:
+                self._con.autocommit = False
+
+            commit, rollback = self._con.commit, self._con.rollback
+        try:
+            begin()
             try:
                 yield
             except BaseException:
-                self._con.rollback()
+                with suppress(Exception):  # a dead connection or an invalidated database cannot roll back
+                    rollback()
                 raise
-            else:
-                self._con.commit()
-            finally:
-                self._con.autocommit = True
+            commit()
+        except driver_error as exc:
+            raise WarehouseWriteError(f"{self.location}: the write failed and was rolled back: {exc}") from exc
+        finally:
+            if self.kind != "duckdb":
+                with suppress(Exception):
+                    self._con.autocommit = True
+
+
+class WarehouseWriteError(RuntimeError):
+    """The warehouse refused or lost a write (disk full, server gone); nothing of it was kept."""
 
 
 def create_postgres_database(settings: Settings, name: str | None = None) -> None:
