@@ -88,17 +88,20 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
         rows.append(out)
         return out["result"]
 
+    # the DAG's tasks in the DAG's order (dags/recops_pipeline.py), each in a fresh process
+    interval_end = end.isoformat()
     ingested = stage("ingest", "ingest", source=args.source, data_path=data, catalog_path=catalog)
-    stage("validate_raw", "validate_raw", ingested=ingested, run_id=run_id, interval_end=end.isoformat())
-    transformed = stage("dbt_build", "dbt_build", cutoff=args.cutoff)
+    stage("validate_raw", "validate_raw", ingested=ingested, run_id=run_id, interval_end=interval_end)
+    transformed = stage("dbt_build", "dbt_build", cutoff=args.cutoff, interval_end=interval_end)
     stage("validate_marts", "validate_marts", run_id=run_id)
-    stage("features", "features", interval_end=end.isoformat())
+    stage("features", "features")
     ts = stage("training_set", "build_training_set", transformed=transformed, run_id=run_id)
     checked = stage("validate_training_set", "validate_training_set", training_set=ts, run_id=run_id)
     trained = stage("train_evaluate", "train_evaluate", training_set=ts)
     candidate = stage("register", "register_model", trained=trained, transformed=transformed, checked=checked,
-                      interval_start=None, interval_end=end.isoformat())
+                      interval_start=None, interval_end=interval_end)
     stage("promotion_gate", "promotion_gate", candidate=candidate, auto_promote=True, run_id=run_id)
+    stage("publish_online", "publish", interval_end=interval_end, interval_start=None)
     return rows
 
 
