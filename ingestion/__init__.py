@@ -6,10 +6,11 @@ Public API (the CLI and the Airflow tasks call these):
   :func:`ingest_feedback` -> :class:`IngestSummary`
 - :func:`newest_event_at` (newest event of a generic events file)
 - :func:`generate_shop`, :func:`write_shop` (synthetic data)
-- :class:`IngestError` (a file that cannot be read at all; nothing is loaded)
+- :class:`IngestError` (a file that cannot be read at all; nothing is loaded) and its
+  :class:`BatchWriteError` (the warehouse write failed and was rolled back; a retry may succeed)
 """
 
-from recops.ingestion.errors import IngestError
+from recops.ingestion.errors import BatchWriteError, IngestError
 from recops.ingestion.events import ingest_events, ingest_feedback, newest_event_at
 from recops.ingestion.movielens import ingest_movielens
 from recops.ingestion.online_retail import ingest_online_retail
@@ -18,6 +19,7 @@ from recops.ingestion.summary import IngestSummary
 from recops.ingestion.synthetic import generate_shop
 
 __all__ = [
+    "BatchWriteError",
     "IngestError",
     "IngestSummary",
     "generate_shop",

@@ -23,7 +23,7 @@ from recops.core.constants import (
 )
 from recops.core.settings import Settings
 from recops.core.warehouse import Warehouse, WarehouseWriteError
-from recops.ingestion.errors import IngestError
+from recops.ingestion.errors import BatchWriteError, IngestError
 from recops.ingestion.parsing import QUARANTINE_COLUMNS, TEXT
 from recops.ingestion.summary import IngestSummary
 
@@ -116,7 +116,7 @@ def run_batch(
             wh.append_df(RAW_BATCHES, _batch_row(summary, stamp))
     except WarehouseWriteError as exc:
         names = ", ".join(str(f) for f in files)
-        raise IngestError(
+        raise BatchWriteError(
             f"{names}: batch {batch_id[:12]} ({summary.rows_loaded} rows) was not loaded, nothing of it "
             f"was kept; run the same command again once the warehouse can be written. {exc}"
         ) from exc

@@ -88,14 +88,22 @@ def ingest(
     *, source: str, data_path: str | None, catalog_path: str | None, settings: Settings | None = None
 ) -> dict[str, Any]:
     """The run's file (if any) and every pending API feedback file."""
+    from recops.ingestion import BatchWriteError, IngestError
     from recops.ingestion.sources import Source, ingest_run_inputs
 
-    return ingest_run_inputs(
-        _settings(settings),
-        Source(source),
-        Path(data_path) if data_path else None,
-        Path(catalog_path) if catalog_path else None,
-    )
+    try:
+        return ingest_run_inputs(
+            _settings(settings),
+            Source(source),
+            Path(data_path) if data_path else None,
+            Path(catalog_path) if catalog_path else None,
+        )
+    except BatchWriteError:
+        raise  # the warehouse failed mid-write (rolled back): the task's retry may succeed
+    except IngestError as exc:  # the file itself cannot be read: a retry would fail the same way
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
 
 
 def validate_raw(
