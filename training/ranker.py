@@ -47,6 +47,9 @@ class RankerParams(BaseModel):
     eval_at: int = Field(ge=1)
     valid_fraction: float = Field(ge=0, lt=1)
     num_threads: int = Field(ge=1)
+    backend: Literal["local", "dask"]  # where it trains (recorded with the run's params)
+    dask_scheduler: str | None
+    dask_workers: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _gains(self) -> RankerParams:
@@ -69,6 +72,9 @@ class RankerParams(BaseModel):
             "valid_fraction": settings.ranker_valid_fraction,
             "eval_at": settings.k,
             "num_threads": settings.train_threads,
+            "backend": settings.train_backend,
+            "dask_scheduler": settings.dask_scheduler,
+            "dask_workers": settings.dask_workers,
         }
         return cls(**(values | overrides))
 
@@ -130,6 +136,10 @@ def train_ranker(
     valid = frame[USER_COL].isin(
         validation_users(frame[USER_COL].to_numpy(), params.valid_fraction, seed)
     )
+    if params.backend == "dask":
+        from recops.training.distributed import train_ranker_dask
+
+        return train_ranker_dask(frame[~valid], frame[valid], feature_cols, params, seed)
     train_set = _dataset(frame[~valid], feature_cols)
     lgb_params = params.lgb_params(seed)
     if valid.any():

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         description=f"Retrievers of the pipeline, in order; known: {', '.join(KNOWN_RETRIEVERS)}.",
     )
     train_threads: int = Field(default=1, ge=1, le=64, description="Threads of ALS and LightGBM.")
+    train_backend: Literal["local", "dask"] = Field(
+        default="local",
+        description="Where the ranker trains: this process (LightGBM) or a Dask cluster (lightgbm.dask).",
+    )
+    dask_scheduler: str | None = Field(
+        default=None, description="Address of a running Dask scheduler (tcp://host:8786); empty: a local cluster."
+    )
+    dask_workers: int = Field(default=2, ge=1, le=64, description="Worker processes of the local Dask cluster.")
 
     # --- ranker hyperparameters (LightGBM LambdaRank) ------------------------------------------
     # Tuned on Online Retail II at cutoff 2010-10-04 (mean NDCG@10 of four seeds): learning rate
