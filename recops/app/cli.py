@@ -336,3 +336,15 @@ def demo(
 
 if __name__ == "__main__":
     app()
+
+
+def main() -> None:
+    """The ``recops`` command: the Typer app, then a fast exit (:mod:`recops.app.fast_exit`)."""
+    from recops.app.fast_exit import exit_code, exit_now
+
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exit_code(exc.code)
+    exit_now(code)
