@@ -37,10 +37,13 @@ def _validation_error(_request, exc: RequestValidationError) -> JSONResponse:
 
 async def _tick_logs(service: Service) -> None:
     """Every second: flush and rotate the served and feedback logs even when no request comes."""
-    while True:
-        await asyncio.sleep(1.0)
+    def tick() -> None:
         service.served.tick()
         service.feedback.tick()
+
+    while True:
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(tick)  # the disk (fsync) off the event loop: requests go on meanwhile
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

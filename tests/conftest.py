@@ -38,6 +38,13 @@ import pytest
 from websockets.sync.client import connect
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (whole pipeline runs, Airflow and API servers) first, each group in
+    the order pytest-randomly shuffled it: xdist (``--dist loadfile``) then hands the longest
+    modules out first and the two workers finish together instead of one waiting for the other."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 IMPORT_TIME_ENV = {
     "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK",  # scikit-learn / joblib, when first imported
     "PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR",  # feast.metrics, when first imported

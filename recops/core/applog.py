@@ -6,17 +6,20 @@ process appends to its own open part file (``<name>-<time>-<pid>-<n>.jsonl.part`
 closes it by renaming it to ``.jsonl`` after ``rotate_seconds`` or ``rotate_lines`` lines, and when
 the worker stops. Ingestion reads closed files only, so a file is never read while it grows and
 nothing written is ever lost between a read and a move. Writes are buffered in memory for at most
-``flush_seconds`` (the served log) or written through at once (feedback: ``flush_seconds=0``).
+``flush_seconds`` (the served log: :meth:`AppendLog.tick`, which the API calls every second from a
+thread, writes them, so a request never waits for the disk) or written through at once (feedback:
+``flush_seconds=0``, on disk before the API answers).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 PART = ".part"
 CLOSED = ".jsonl"
@@ -36,7 +39,8 @@ class AppendLog:
         self.rotate_seconds = rotate_seconds
         self.rotate_lines = rotate_lines
         self._buffer: list[str] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the buffer (held for an append or a swap only)
+        self._io_lock = threading.Lock()  # the part file: writes, fsync, rotation
         self._part: Path | None = None
         self._opened = 0.0
         self._lines = 0
@@ -44,40 +48,50 @@ class AppendLog:
         self._last_flush = time.monotonic()
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), default=str)
+        """Buffer one record; written through at once when ``flush_seconds`` is 0. A buffered
+        log is written by :meth:`tick` (or here, should no tick have come for 5 x flush_seconds)."""
+        line = orjson.dumps(record, default=str).decode()
         with self._lock:
             self._buffer.append(line)
-            if self.flush_seconds <= 0 or time.monotonic() - self._last_flush >= self.flush_seconds:
-                self._flush_locked()
+            overdue = time.monotonic() - self._last_flush >= 5 * self.flush_seconds
+        if self.flush_seconds <= 0 or overdue:
+            self.flush()
 
     def write_many(self, records: list[dict[str, Any]]) -> None:
+        lines = [orjson.dumps(r, default=str).decode() for r in records]
         with self._lock:
-            self._buffer.extend(json.dumps(r, separators=(",", ":"), default=str) for r in records)
-            self._flush_locked()
+            self._buffer.extend(lines)
+        self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            self._flush_locked()
+        with self._io_lock:
+            self._write(self._take())
 
     def tick(self) -> None:
         """Flush a buffer older than ``flush_seconds`` and close a part older than
         ``rotate_seconds``, even with no new write (the API calls it every second, so an idle
         worker's lines reach disk and the next run)."""
-        with self._lock:
-            if self._buffer and time.monotonic() - self._last_flush >= self.flush_seconds:
-                self._flush_locked()
+        with self._io_lock:
+            if time.monotonic() - self._last_flush >= self.flush_seconds:
+                self._write(self._take())
             if self._part is not None and time.monotonic() - self._opened >= self.rotate_seconds:
-                self._rotate_locked()
+                self._rotate()
 
     def close(self) -> None:
         """Flush and close the open part (a worker stopping)."""
-        with self._lock:
-            self._flush_locked()
-            self._rotate_locked()
+        with self._io_lock:
+            self._write(self._take())
+            self._rotate()
 
-    def _flush_locked(self) -> None:
-        self._last_flush = time.monotonic()
-        if not self._buffer:
+    def _take(self) -> list[str]:
+        with self._lock:
+            lines, self._buffer = self._buffer, []
+            self._last_flush = time.monotonic()
+        return lines
+
+    def _write(self, lines: list[str]) -> None:
+        """Append ``lines`` to the open part (``_io_lock`` held), on disk when it returns."""
+        if not lines:
             return
         if self._part is None:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -86,15 +100,14 @@ class AppendLog:
             self._opened = time.monotonic()
             self._lines = 0
         with self._part.open("a", encoding="utf-8") as fh:
-            fh.write("\n".join(self._buffer) + "\n")
+            fh.write("\n".join(lines) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        self._lines += len(self._buffer)
-        self._buffer.clear()
+        self._lines += len(lines)
         if self._lines >= self.rotate_lines or time.monotonic() - self._opened >= self.rotate_seconds:
-            self._rotate_locked()
+            self._rotate()
 
-    def _rotate_locked(self) -> None:
+    def _rotate(self) -> None:
         if self._part is not None and self._part.exists():
             os.replace(self._part, self._part.with_name(self._part.name.removesuffix(PART)))
         self._part = None

@@ -86,6 +86,8 @@ class Warehouse:
             path = self.settings.warehouse_path
             if not self.read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.exists():
+                raise FileNotFoundError(f"{path}: no warehouse yet (load data first: recops ingest ...)")
             self._con = duckdb.connect(str(path), read_only=self.read_only)
         else:
             import psycopg2

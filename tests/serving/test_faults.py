@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REFRESH_S = 1
 
