@@ -12,7 +12,7 @@ from typing import Any
 from recops.core.constants import Source
 from recops.core.settings import Settings
 from recops.core.warehouse import Warehouse
-from recops.ingestion.errors import IngestError
+from recops.ingestion.errors import BatchWriteError, IngestError
 from recops.ingestion.sources import ingest_pending_feedback, ingest_source
 from recops.ingestion.summary import IngestSummary
 
@@ -61,6 +61,8 @@ def ingest_inbox(settings: Settings) -> dict[str, Any]:
     for source, path in inbox_files(settings):
         try:
             summaries.append(ingest_source(settings, source, path))
+        except BatchWriteError:
+            raise  # the file is fine, the warehouse was not: it stays in the inbox for the retry
         except IngestError as exc:
             moved = _move(path, settings.inbox / FAILED / source.value)
             moved.with_name(moved.name + ".error").write_text(str(exc) + "\n")

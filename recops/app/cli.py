@@ -334,10 +334,6 @@ def demo(
     run_demo(_settings(), users=users, items=items, days=days)
 
 
-if __name__ == "__main__":
-    app()
-
-
 def main() -> None:
     """The ``recops`` command: the Typer app, then a fast exit (:mod:`recops.app.fast_exit`)."""
     from recops.app.fast_exit import exit_code, exit_now
@@ -348,3 +344,7 @@ def main() -> None:
     except SystemExit as exc:
         code = exit_code(exc.code)
     exit_now(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -95,6 +95,29 @@ def test_a_warehouse_write_that_fails_mid_load_keeps_nothing_and_the_retry_loads
     assert '"duplicate_batch": true' in again.stdout and _counts(settings) == after
 
 
+def test_a_failed_write_leaves_the_inbox_file_for_the_retry(shops, tmp_path) -> None:
+    """``recops ingest inbox`` (the recops_ingest DAG's task): a file the warehouse could not take is
+    not a bad file: it stays in the inbox (not in ``failed/``) and the next try loads it."""
+    home = tmp_path / "home"
+    small, big = shops["small"], shops["big"]
+    assert _recops(home, "ingest", "events", str(small / "events.parquet")).returncode == 0
+    settings = Settings(home=home, profile="embedded")
+    waiting = settings.inbox / "events" / "big.parquet"
+    waiting.parent.mkdir(parents=True)
+    shutil.copy(big / "events.parquet", waiting)
+    before = _counts(settings)
+
+    failed = _recops(home, "ingest", "inbox", fsize=settings.warehouse_path.stat().st_size + 256 * 1024)
+    assert failed.returncode == 1 and "ingest failed:" in failed.stderr and "Traceback" not in failed.stderr
+    assert waiting.is_file() and not (settings.inbox / "failed").exists()
+    assert _counts(settings) == before
+
+    retry = _recops(home, "ingest", "inbox")
+    assert retry.returncode == 0, retry.stderr[-2000:]
+    assert not waiting.exists() and (settings.inbox / "done" / "events" / "big.parquet").is_file()
+    assert _counts(settings)["events"] - before["events"] == len(pd.read_parquet(big / "events.parquet"))
+
+
 # --- a private PostgreSQL server --------------------------------------------------------------
 def _pg_bin() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
