@@ -31,6 +31,7 @@ from recops.core.constants import (
     TIMESTAMP_COL,
     USER_COL,
 )
+from recops.core.timeutil import naive_utc_series
 from recops.training.events import (
     DAY,
     PURCHASE,
@@ -39,7 +40,6 @@ from recops.training.events import (
     between,
     check_interactions,
     make_index,
-    naive_utc,
     purchases,
     to_timestamp,
 )
@@ -343,7 +343,7 @@ def _numeric_features(fetched: pd.DataFrame, timestamps: pd.Series) -> pd.DataFr
                 stamps = pd.to_datetime(values, unit="s", utc=True, errors="coerce")
             else:
                 stamps = pd.to_datetime(values, utc=True, errors="coerce")
-            age = (timestamps.to_numpy() - naive_utc(stamps).to_numpy()) / np.timedelta64(1, "D")
+            age = (timestamps.to_numpy() - naive_utc_series(stamps).to_numpy()) / np.timedelta64(1, "D")
             out[f"{col}_age_days"] = age
         elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
             out[col] = values.astype(np.float64).to_numpy()
@@ -369,13 +369,13 @@ def attach_store_features(
     if keys[:2] != [USER_COL, ITEM_COL]:
         raise TrainingDataError("fetch_features must return user_id and item_id columns")
     if TIMESTAMP_COL in keys:
-        fetched = fetched.assign(**{TIMESTAMP_COL: naive_utc(fetched[TIMESTAMP_COL])})
+        fetched = fetched.assign(**{TIMESTAMP_COL: naive_utc_series(fetched[TIMESTAMP_COL])})
     extra = [c for c in fetched.columns if c not in KEY_COLS and c not in frame.columns]
     fetched = fetched[keys + extra].drop_duplicates(keys)
-    left = frame[keys].assign(**{TIMESTAMP_COL: naive_utc(frame[TIMESTAMP_COL])})[keys]
+    left = frame[keys].assign(**{TIMESTAMP_COL: naive_utc_series(frame[TIMESTAMP_COL])})[keys]
     joined = left.merge(fetched, on=keys, how="left", validate="many_to_one")
     values = _numeric_features(
-        joined[extra], naive_utc(frame[TIMESTAMP_COL]).reset_index(drop=True)
+        joined[extra], naive_utc_series(frame[TIMESTAMP_COL]).reset_index(drop=True)
     )
     return pd.concat([frame, values.set_index(frame.index)], axis=1)
 

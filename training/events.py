@@ -11,40 +11,19 @@ Every retriever, the training-set builder and the evaluation read purchases the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from recops.core.constants import EVENT_AT_COL, EVENT_TYPE_COL, ITEM_COL, USER_COL
+from recops.core.timeutil import TimeLike, naive_utc_series, to_timestamp
 
 PURCHASE = "purchase"
 DAY = pd.Timedelta(days=1)
 
-TimeLike = str | date | datetime | pd.Timestamp | np.datetime64
-
-
 class InteractionsInputError(ValueError):
     """The interactions (or items) frame misses a column or has a bad type."""
-
-
-def to_timestamp(value: TimeLike) -> pd.Timestamp:
-    """``value`` as a naive UTC ``pd.Timestamp`` (tz-aware input is converted to UTC first)."""
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts
-
-
-def naive_utc(series: pd.Series) -> pd.Series:
-    """A datetime series as naive UTC ``datetime64[ns]`` (Feast returns tz-aware UTC)."""
-    if series.dtype == "datetime64[ns]":
-        return series
-    series = pd.to_datetime(series)
-    if getattr(series.dt, "tz", None) is not None:
-        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    return series.astype("datetime64[ns]")
 
 
 def check_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
@@ -56,7 +35,7 @@ def check_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
         not pd.api.types.is_datetime64_any_dtype(interactions[EVENT_AT_COL])
         or getattr(interactions[EVENT_AT_COL].dt, "tz", None) is not None
     ):
-        interactions = interactions.assign(**{EVENT_AT_COL: naive_utc(interactions[EVENT_AT_COL])})
+        interactions = interactions.assign(**{EVENT_AT_COL: naive_utc_series(interactions[EVENT_AT_COL])})
     return interactions
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -119,34 +118,19 @@ def test_a_failed_write_leaves_the_inbox_file_for_the_retry(shops, tmp_path) -> 
 
 
 # --- a private PostgreSQL server --------------------------------------------------------------
-def _pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    if not found:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) not found")
-        pytest.skip("PostgreSQL server binaries not found")
-    return found[-1].parent
-
-
 def _as_server_user(cmd: list[str]) -> list[str]:
     """``initdb`` refuses to run as root: as root, run the server as the ``postgres`` user."""
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PrivatePostgres:
     """A PostgreSQL server of this test alone: its own data folder, port and process."""
 
-    def __init__(self) -> None:
-        self.bin = _pg_bin()
+    def __init__(self, bin_dir: Path, port: int) -> None:
+        self.bin = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="recops-pg-"))  # not under pytest's root-only tmp
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = port
         self.log = self.root / "server.log"
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
@@ -170,8 +154,10 @@ class PrivatePostgres:
 
 
 @pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres()
+def private_postgres(needs_service, browser_tools) -> Iterator[PrivatePostgres]:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    needs_service("PostgreSQL server binaries", bool(found), "/usr/lib/postgresql/*/bin/pg_ctl not found")
+    server = PrivatePostgres(found[-1].parent, browser_tools.free_port())
     server.ctl("start")
     try:
         yield server

@@ -170,13 +170,6 @@ ARTIFACTS = REPO / "test-artifacts"
 RECOPS = str(Path(sys.executable).with_name("recops"))
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now (each module gets its own)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -288,6 +281,6 @@ def airflow_tools(browser_tools):
 
     return SimpleNamespace(
         ARTIFACTS=ARTIFACTS, RECOPS=RECOPS, AirflowUp=AirflowUp, AirflowREST=AirflowREST,
-        free_port=free_port, port_open=port_open, recops_env=recops_env,
+        free_port=browser_tools.free_port, port_open=port_open, recops_env=recops_env,
         Browser=browser_tools.Browser, chromium_path=browser_tools.chromium_path,
     )
