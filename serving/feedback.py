@@ -4,8 +4,9 @@ as JSON lines (:mod:`recops.core.applog`), and the erasure of a customer's feedb
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from recops.core.applog import FEEDBACK_LOG, SERVED_LOG, AppendLog
 from recops.core.privacy import record_mentions, user_field_keys
@@ -37,19 +38,14 @@ def record_feedback(log: AppendLog, events: Sequence[FeedbackEvent], *, now: dat
     return len(rows)
 
 
-def erase_feedback_files(settings: Settings, original: str) -> dict[str, int]:
-    """Drop the customer's lines from the API feedback files (pending and ingested)."""
+def _drop_lines(folder: Path, drop: Callable[[str], bool]) -> int:
+    """Rewrite every log file under ``folder`` (pending and ingested) without the lines ``drop``
+    selects, atomically; a file left with no line is deleted (an empty file would fail ingestion).
+    Returns how many lines were dropped."""
     removed = 0
-    fields = user_field_keys()
-    for path in (
-        sorted(settings.feedback_dir.rglob("*.jsonl*")) if settings.feedback_dir.exists() else []
-    ):
+    for path in sorted(folder.rglob("*.jsonl*")) if folder.exists() else []:
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [
-            line
-            for line in lines
-            if not line.strip() or not record_mentions(line, original, fields)
-        ]
+        kept = [line for line in lines if not line.strip() or not drop(line)]
         if len(kept) == len(lines):
             continue
         removed += len(lines) - len(kept)
@@ -57,25 +53,19 @@ def erase_feedback_files(settings: Settings, original: str) -> dict[str, int]:
             tmp = path.with_name(f".{path.name}.erasure")
             tmp.write_text("".join(kept), encoding="utf-8")
             os.replace(tmp, path)
-        else:  # an empty feedback file would fail ingestion
+        else:
             path.unlink()
-    return {"feedback.lines": removed}
+    return removed
+
+
+def erase_feedback_files(settings: Settings, original: str) -> dict[str, int]:
+    """Drop the customer's lines from the API feedback files (pending and ingested)."""
+    fields = user_field_keys()
+    return {"feedback.lines": _drop_lines(settings.feedback_dir, lambda line: record_mentions(line, original, fields))}
 
 
 def erase_served_files(settings: Settings, key: str) -> dict[str, int]:
     """Drop the served lists of a pseudonymised user from the API's served-list log files
     (pending and ingested)."""
-    removed = 0
-    for path in sorted(settings.served_dir.rglob("*.jsonl*")) if settings.served_dir.exists() else []:
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [line for line in lines if f'"user_key":"{key}"' not in line.replace(" ", "")]
-        if len(kept) == len(lines):
-            continue
-        removed += len(lines) - len(kept)
-        if any(line.strip() for line in kept):
-            tmp = path.with_name(f".{path.name}.erasure")
-            tmp.write_text("".join(kept), encoding="utf-8")
-            os.replace(tmp, path)
-        else:  # nothing left to ingest
-            path.unlink()
-    return {"served.lines": removed}
+    mark = f'"user_key":"{key}"'
+    return {"served.lines": _drop_lines(settings.served_dir, lambda line: mark in line.replace(" ", ""))}
