@@ -84,6 +84,63 @@ def _integrity_frame(wh: Warehouse, schema: str, present: set[str]) -> pd.DataFr
     return wh.query_df(f"{prefix}select {select}").astype("int64")
 
 
+PIT_SAMPLE_ROWS = 500  # ml_item_features rows recomputed by the point-in-time check
+PIT_EVENT_COLUMNS = {ITEM_COL, "event_type", "event_at", "price_amount"}
+
+
+def _point_in_time_frame(wh: Warehouse, schema: str, present: set[str]) -> pd.DataFrame:
+    """One count: of a deterministic sample of ``ml_item_features`` rows, those whose purchase,
+    view and return counts or median price differ from the same figures recomputed from
+    ``stg_raw__events`` strictly before the row's snapshot. Catches a feature that reads the future
+    (e.g. a whole-file price) where the timestamp checks cannot see it. Empty without the tables."""
+    if not {"ml_item_features", STAGING_EVENTS} <= present:
+        return pd.DataFrame()
+    if not set(table_columns(wh, schema, STAGING_EVENTS)) >= PIT_EVENT_COLUMNS:
+        return pd.DataFrame()
+    s = schema
+    sql = f"""
+with sampled as materialized (
+    select item_id, event_timestamp, count_purchases_90d, count_returns_90d,
+        count_views_30d, price_amount
+    from {s}.ml_item_features
+    order by md5(item_id || '|' || cast(event_timestamp as varchar)), item_id, event_timestamp
+    limit {PIT_SAMPLE_ROWS}
+),
+events as materialized (
+    select e.item_id, e.event_type, e.event_at, e.price_amount
+    from {s}.{STAGING_EVENTS} e
+    where e.item_id in (select item_id from sampled)
+),
+recomputed as (
+    select sampled.item_id, sampled.event_timestamp,
+        count(case when events.event_type = 'purchase' then 1 end) as purchases_90d,
+        count(case when events.event_type = 'return' then 1 end) as returns_90d,
+        count(case when events.event_type = 'view'
+            and events.event_at >= sampled.event_timestamp - interval '30 days' then 1 end) as views_30d,
+        percentile_cont(0.5) within group (
+            order by case when events.price_amount > 0 then events.price_amount end
+        ) as median_price
+    from sampled
+    left join events
+        on events.item_id = sampled.item_id
+        and events.event_at < sampled.event_timestamp
+        and events.event_at >= sampled.event_timestamp - interval '90 days'
+    group by sampled.item_id, sampled.event_timestamp
+)
+select count(*) as item_features_not_point_in_time
+from sampled
+inner join recomputed
+    on recomputed.item_id = sampled.item_id and recomputed.event_timestamp = sampled.event_timestamp
+where sampled.count_purchases_90d <> recomputed.purchases_90d
+    or sampled.count_returns_90d <> recomputed.returns_90d
+    or sampled.count_views_30d <> recomputed.views_30d
+    or (recomputed.median_price is not null and (sampled.price_amount is null
+        or abs(sampled.price_amount - recomputed.median_price)
+            > 1e-6 * greatest(1.0, abs(recomputed.median_price))))
+"""
+    return wh.query_df(sql).astype("int64")
+
+
 def _sampled_source(settings: Settings, schema: str, table: str, total: int) -> str:
     """A deterministic sample of ``MART_SAMPLE_ROWS`` rows of a table (as a subquery)."""
     if settings.profile == "production":
@@ -99,7 +156,8 @@ def _sampled_source(settings: Settings, schema: str, table: str, total: int) -> 
 
 
 def validate_marts(settings: Settings, *, run_id: str) -> QualityResult:
-    """Validate the dbt staging and marts: keys, referential integrity, lineage, feature ranges.
+    """Validate the dbt staging and marts: keys, referential integrity, lineage, feature ranges,
+    and item features recomputed point in time on a sample (:func:`_point_in_time_frame`).
 
     Each mart is read with only the columns its suite checks. A mart above
     ``MART_SAMPLE_ABOVE_ROWS`` rows is checked on a deterministic ``MART_SAMPLE_ROWS``-row sample
@@ -143,6 +201,9 @@ def validate_marts(settings: Settings, *, run_id: str) -> QualityResult:
                 sampled[table] = {"rows": rows[table], "checked": len(frame)}
             checks.append(FrameCheck(suite, frame))
         integrity = _integrity_frame(wh, schema, present)
+        point_in_time = _point_in_time_frame(wh, schema, present)
+    if not point_in_time.empty:
+        integrity = point_in_time if integrity.empty else pd.concat([integrity, point_in_time], axis=1)
     if not integrity.empty:
         checks.append(FrameCheck(model_suites.marts_integrity_suite(list(integrity.columns)), integrity))
     outcomes = run_checks(settings, checks, run_id=run_id)

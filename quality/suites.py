@@ -211,6 +211,10 @@ INTEGRITY_METRICS: dict[str, str] = {
     "labels_user_missing_in_dim_users": "ml_ltr_labels.user_id has a row in dim_users",
     "staging_items_lost": "every item of stg_raw__events is in dim_items",
     "staging_users_lost": "every user of stg_raw__events reaches dim_users",
+    "item_features_not_point_in_time": (
+        "a sample of ml_item_features rows recomputed from stg_raw__events strictly before each "
+        "snapshot gives the same purchase, view and return counts and median price"
+    ),
 }
 """Cross-table counts computed in the warehouse; each must be 0."""
 

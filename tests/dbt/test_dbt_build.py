@@ -202,7 +202,9 @@ def test_item_features_count_anonymous_purchases(duckdb_build) -> None:
         "count_buyers_30d": 2,  # alice, bob (anonymous lines are no buyer)
         "count_buyers_90d": 2,
         "count_views_30d": 0,
-        "price_amount": 5.5,  # the latest catalogue row (not 4.0, not the median 5.0)
+        # point in time: the median paid in the 90 days before the snapshot, not the
+        # catalogue's 5.5 (loaded 2024-03-06, after the snapshot)
+        "price_amount": 5.0,
         "count_returns_90d": 1,
         "return_rate_90d": pytest.approx(1 / 7),
     }

@@ -242,22 +242,7 @@ def mart_frames(
         count_returns_90d=rng.integers(0, 2, n),
         days_since_last_purchase=np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 90, n)),
     )
-    itf = pd.DataFrame(
-        [(i, s) for s in snapshots for i in items], columns=["item_id", "event_timestamp"]
-    )
-    m = len(itf)
-    itf = itf.assign(
-        count_purchases_7d=rng.integers(0, 5, m),
-        count_purchases_30d=rng.integers(0, 20, m),
-        count_purchases_90d=rng.integers(0, 50, m),
-        count_buyers_30d=rng.integers(0, 10, m),
-        count_buyers_90d=rng.integers(0, 25, m),
-        count_views_30d=rng.integers(0, 60, m),
-        trend_ratio=rng.uniform(0, 3, m),
-        price_amount=rng.uniform(1, 20, m),
-        count_returns_90d=rng.integers(0, 3, m),
-        return_rate_90d=rng.uniform(0, 0.3, m),
-    )
+    itf = item_features(fct, items, snapshots)
     k = pairs_per_snapshot or n_users * 3
     uif = pd.DataFrame(
         {
@@ -294,6 +279,49 @@ def mart_frames(
     }
 
 
+def item_features(fct: pd.DataFrame, items, snapshots) -> pd.DataFrame:
+    """ml_item_features as dbt computes it from these events (only events strictly before each
+    snapshot; windows of 7, 30 and 90 days; median positive price of the 90 days), every item at
+    every snapshot (in DuckDB, over the frames)."""
+    import duckdb
+
+    spine = pd.DataFrame(
+        [(i, pd.Timestamp(t)) for t in snapshots for i in items], columns=["item_id", "event_timestamp"]
+    )
+    events = fct[["user_id", "item_id", "event_type", "event_at", "price_amount"]].assign(
+        event_at=pd.to_datetime(fct["event_at"])
+    )
+    con = duckdb.connect()
+    con.register("spine", spine)
+    con.register("events", events)
+    frame = con.execute(
+        """
+        select s.item_id, s.event_timestamp,
+            count(case when e.event_type = 'purchase' and e.event_at >= s.event_timestamp - interval 7 day then 1 end) as count_purchases_7d,
+            count(case when e.event_type = 'purchase' and e.event_at >= s.event_timestamp - interval 30 day then 1 end) as count_purchases_30d,
+            count(case when e.event_type = 'purchase' then 1 end) as count_purchases_90d,
+            count(distinct case when e.event_type = 'purchase' and e.event_at >= s.event_timestamp - interval 30 day then e.user_id end) as count_buyers_30d,
+            count(distinct case when e.event_type = 'purchase' then e.user_id end) as count_buyers_90d,
+            count(case when e.event_type = 'view' and e.event_at >= s.event_timestamp - interval 30 day then 1 end) as count_views_30d,
+            percentile_cont(0.5) within group (order by case when e.price_amount > 0 then e.price_amount end) as price_amount,
+            count(case when e.event_type = 'return' then 1 end) as count_returns_90d
+        from spine s
+        left join events e on e.item_id = s.item_id and e.event_at < s.event_timestamp
+            and e.event_at >= s.event_timestamp - interval 90 day
+        group by s.item_id, s.event_timestamp
+        order by s.event_timestamp, s.item_id
+        """
+    ).df()
+    con.close()
+    frame["trend_ratio"] = (frame["count_purchases_7d"] / 7 + 0.1) / (frame["count_purchases_30d"] / 30 + 0.1)
+    bought = frame["count_purchases_90d"]
+    frame["return_rate_90d"] = (frame["count_returns_90d"] / bought.where(bought > 0)).clip(upper=1.0)
+    for col in ("count_purchases_7d", "count_purchases_30d", "count_purchases_90d", "count_buyers_30d",
+                "count_buyers_90d", "count_views_30d", "count_returns_90d"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
 def online_frames(users: list[str], items: list[str]) -> dict[str, pd.DataFrame]:
     """Two served lists of three items (model version 1) and a click and a purchase on them."""
     at = datetime(2010, 12, 1, 10)
@@ -324,7 +352,7 @@ def write_marts(
     """Create the marts (schema main, or public on PostgreSQL) and stg_raw__events as a view."""
     fct = frames.get("fct_interactions")
     if staging is None:
-        staging = fct[["user_id", "item_id", "event_type", "event_at"]]
+        staging = fct[["user_id", "item_id", "event_type", "event_at", "price_amount"]]
     schema = "public" if settings.profile == "production" else "main"
     with Warehouse(settings) as wh:
         for table, frame in frames.items():
@@ -376,6 +404,7 @@ def training_frame(
 def quality_data(read_alerts) -> SimpleNamespace:
     """The builders and constants above, for the test modules (helpers are fixtures)."""
     return SimpleNamespace(
+        item_features=item_features,
         raw_events=raw_events,
         raw_items=raw_items,
         load_batch=load_batch,

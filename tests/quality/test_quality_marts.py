@@ -50,6 +50,7 @@ def test_clean_marts_pass(alerting_settings: Settings, webhook, smtp, quality_da
         "labels_user_missing_in_dim_users": 0,
         "staging_items_lost": 0,
         "staging_users_lost": 0,
+        "item_features_not_point_in_time": 0,
     }
     assert quality_data.read_alerts(alerting_settings) == [] and webhook.bodies == [] and smtp.messages == []
     assert data_docs_index(alerting_settings).is_file() and Path(result.data_docs_path).is_file()
@@ -234,6 +235,30 @@ def test_feature_timestamp_at_or_after_snapshot_is_leakage(settings: Settings, q
         ("expect_column_pair_values_a_to_be_greater_than_b", "event_timestamp > last_purchase_at")
     ]
     assert leak[0].observed["unexpected_count"] == 4
+
+
+def test_a_future_price_in_the_item_features_fails_the_point_in_time_check(settings: Settings, quality_data) -> None:
+    """The timestamp checks cannot see a value computed from later events: a recomputation can.
+    Here two item-feature rows carry the price of the item's next sale after the snapshot (what a
+    whole-file median or "latest catalogue price" would put there), a third a count that includes
+    the snapshot's own future."""
+    frames = quality_data.mart_frames()
+    fct, itf = frames["fct_interactions"], frames["ml_item_features"]
+    leaked = 0
+    for row in itf.itertuples():
+        later = fct[(fct["item_id"] == row.item_id) & (fct["event_at"] >= row.event_timestamp)]
+        if len(later) and leaked < 2 and abs(later["price_amount"].iloc[0] - row.price_amount) > 0.01:
+            itf.loc[row.Index, "price_amount"] = later["price_amount"].iloc[0]
+            leaked += 1
+    assert leaked == 2
+    itf.loc[itf.index[-1], "count_purchases_90d"] += 1
+    quality_data.write_marts(settings, frames)
+
+    result, _ = _gate(settings)
+
+    integrity = [f for f in result.failures if f.suite == "marts.integrity"]
+    assert [(f.column, f.severity) for f in integrity] == [("item_features_not_point_in_time", "error")]
+    assert result.statistics["integrity"]["item_features_not_point_in_time"] == 3
 
 
 def test_missing_mart_is_an_error(settings: Settings, quality_data) -> None:

@@ -23,7 +23,7 @@ def _ids(prefix: str, values: np.ndarray) -> np.ndarray:
 
 
 def big_marts(
-    *, n_users: int = 4_400, n_items: int = 4_600, n_events: int = 520_000, n_pairs: int = 1_000_000
+    item_features, *, n_users: int = 4_400, n_items: int = 4_600, n_events: int = 520_000, n_pairs: int = 1_000_000
 ) -> dict[str, pd.DataFrame]:
     """Marts at Online Retail II scale with a 1M-row user-item feature table."""
     rng = np.random.default_rng(0)
@@ -95,25 +95,8 @@ def big_marts(
         "days_since_last_purchase",
     ):
         uf[c] = rng.uniform(0, 300, len(uf))
-    itf = pd.DataFrame(
-        {
-            "item_id": np.tile(items, len(snapshots)),
-            "event_timestamp": np.repeat(snapshots, n_items),
-        }
-    )
-    for c in (
-        "count_purchases_7d",
-        "count_purchases_30d",
-        "count_purchases_90d",
-        "count_buyers_30d",
-        "count_buyers_90d",
-        "count_views_30d",
-        "count_returns_90d",
-    ):
-        itf[c] = rng.integers(0, 50, len(itf))
-    for c in ("trend_ratio", "price_amount"):
-        itf[c] = rng.uniform(0, 5, len(itf))
-    itf["return_rate_90d"] = rng.uniform(0, 1, len(itf))
+    # consistent with the events: the marts gate recomputes a sample of these point in time
+    itf = item_features(fct, items, snapshots)
     # 1M distinct (user, item, snapshot) keys
     key = rng.choice(n_users * n_items * len(snapshots), n_pairs, replace=False)
     snap, rest = np.divmod(key, n_users * n_items)
@@ -148,7 +131,7 @@ def big_marts(
 
 
 def test_validate_marts_on_a_million_feature_rows(settings: Settings, quality_data) -> None:
-    frames = big_marts()
+    frames = big_marts(quality_data.item_features)
     users, items = frames["dim_users"]["user_id"].tolist(), frames["dim_items"]["item_id"].tolist()
     frames.update(quality_data.online_frames(users, items))
     quality_data.write_marts(settings, frames)

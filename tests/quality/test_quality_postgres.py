@@ -45,4 +45,7 @@ def test_marts_gate_on_postgres(postgres_settings: Settings, quality_data) -> No
     assert {(f.suite, f.column, f.observed) for f in result.failures} == {
         ("marts.integrity", "fct_rows_item_missing_in_dim_items", 2),
         ("marts.integrity", "staging_items_lost", 1),
+        # the two moved events no longer count for their items: 3 item-feature rows (their
+        # snapshots after the events) disagree with the recomputation from staging
+        ("marts.integrity", "item_features_not_point_in_time", 3),
     }

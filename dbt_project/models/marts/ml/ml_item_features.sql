@@ -1,6 +1,7 @@
 -- Grain: (item_id, event_timestamp). Items with any event in the 90 days
 -- before the snapshot; popularity counts every purchase line, anonymous
--- ones included. Only events strictly before event_timestamp count.
+-- ones included. Only events strictly before event_timestamp count, and the
+-- catalogue only as far as it was loaded before it.
 
 with
 
@@ -27,7 +28,8 @@ catalogue as (
 
     select
         item_id,
-        price_amount
+        price_amount,
+        first_ingested_at
     from {{ ref('stg_raw__items') }}
 
 ),
@@ -116,8 +118,18 @@ item_features as (
             / 30
             + 0.1
         ) as trend_ratio,
+        -- point in time: the median price paid in the 90 days before the
+        -- snapshot; the catalogue's price only when the catalogue row was
+        -- loaded before the snapshot (a derived catalogue, e.g. Online
+        -- Retail's whole-file median, is loaded after every past snapshot)
         coalesce(
-            catalogue.price_amount, window_features.median_price_amount_90d
+            window_features.median_price_amount_90d,
+            case
+                when
+                    catalogue.first_ingested_at
+                    < window_features.event_timestamp
+                    then catalogue.price_amount
+            end
         ) as price_amount,
         -- capped at 1: a UCI cancellation may undo a purchase older than
         -- the 90 days, so returns can outnumber the window's purchases
