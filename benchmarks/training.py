@@ -6,9 +6,12 @@ Times the two DAG tasks that train and evaluate, through the same stage function
 retriever refitted on history, protocol-v1 evaluation of the ranker and each retriever, the
 serving bundle, the run folder). The issue's budget for the two together is 3 minutes.
 
-    uv run python benchmarks/training.py --home PATH   # a home a pipeline run prepared (reused)
+    uv run python benchmarks/training.py --home PATH   # a home a pipeline run prepared (reused;
+                                                       # prepared first if it has no warehouse)
     uv run python benchmarks/training.py               # prepares a temporary home first
     uv run python benchmarks/training.py --quick       # same, on the lines from 2010-06-01 on
+    uv run python benchmarks/training.py --tune        # first `recops tune` (closed folds before
+                                                       # the cutoff), then train with its settings
 
 Preparing a home (ingest, ``dbt build``, Feast export/apply/materialize) is timed apart and not
 counted. Prints a table and the same figures as JSON (seconds, peak RSS, the ranker's and the
@@ -103,6 +106,24 @@ def train_and_evaluate(settings: Settings, cutoff: str) -> tuple[list[dict[str, 
     return [step1, step2], report
 
 
+def tune(settings: Settings, cutoff: str) -> tuple[dict[str, Any], dict]:
+    """`recops tune` at ``cutoff`` (closed folds before it; writes the home's tuned settings)."""
+    from datetime import date
+
+    from recops.training.runs import tune_run
+
+    step, result = timed(
+        "tuning (closed folds before the cutoff)",
+        lambda: tune_run(
+            settings,
+            cutoff=date.fromisoformat(cutoff),
+            progress=lambda text: Console(stderr=True).print(f"  tune: {text}", highlight=False),
+        ),
+        counted=False,
+    )
+    return step, {k: result[k] for k in ("folds", "score", "retriever_baselines", "settings", "trials", "seconds")}
+
+
 def summary(report: dict) -> dict[str, Any]:
     metrics = report["metrics"]
     singles = {name: m["ndcg@10"] for name, m in metrics.items() if name != "ranker"}
@@ -123,19 +144,22 @@ def summary(report: dict) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", type=Path, help="a pipeline-prepared RECOPS_HOME to reuse")
+    parser.add_argument("--home", type=Path, help="a pipeline-prepared RECOPS_HOME to reuse (prepared if new)")
     parser.add_argument("--quick", action="store_true", help=f"only the lines from {QUICK_FROM}")
     parser.add_argument("--cutoff", default=CUTOFF)
+    parser.add_argument("--tune", action="store_true", help="tune on closed folds before the cutoff first")
     parser.add_argument("--source", type=Path, default=RETAIL_II, help="Online Retail II parquet (default: under RECOPS_DATA_DIR)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="recops-bench-training-") as tmp:
         steps: list[dict[str, Any]] = []
-        if args.home:
-            settings = Settings(home=args.home)
-        else:
-            settings = Settings(home=Path(tmp) / "home")
+        settings = Settings(home=args.home or Path(tmp) / "home")
+        if not settings.warehouse_path.exists():  # a new home (kept when --home names it)
             steps += prepare(settings, args.source, args.cutoff, args.quick)
+        tuning = None
+        if args.tune:
+            step, tuning = tune(settings, args.cutoff)
+            steps.append(step)
         counted, report = train_and_evaluate(settings, args.cutoff)
     steps += counted
     total = round(sum(s["seconds"] for s in counted), 2)
@@ -170,6 +194,7 @@ def main() -> None:
                 "within_budget": total < BUDGET_S,
                 "cpus": os.cpu_count(),
                 **result,
+                "tuning": tuning,
             },
             indent=2,
         )

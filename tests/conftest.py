@@ -539,6 +539,9 @@ def shop_home_copy(shop_home: ShopHome, tmp_path_factory: pytest.TempPathFactory
     return copy
 
 
+SHOP_TUNED_SETTINGS = {"cutoff": "2000-01-01", "settings": {"ranker_num_leaves": 15, "repeat_popularity_weight": 1.0}}
+
+
 @pytest.fixture(scope="session")
 def shop_home(tmp_path_factory: pytest.TempPathFactory) -> ShopHome:
     """One pipeline run on a small synthetic shop per test session, built by whichever worker
@@ -552,6 +555,9 @@ def shop_home(tmp_path_factory: pytest.TempPathFactory) -> ShopHome:
         if not done.exists():
             run_cli(home, "generate", "--users", "300", "--items", "150", "--days", "90", "--seed", "7",
                     "--out", str(shop))
+            # as after `recops tune`: the pipeline applies these (test_pipeline_e2e checks it)
+            (home / "tuning").mkdir(parents=True, exist_ok=True)
+            (home / "tuning" / "tuned_settings.json").write_text(json.dumps(SHOP_TUNED_SETTINGS))
             proc = run_cli(home, "run", "--source", "events", "--data", str(shop / "events.parquet"),
                            "--catalog", str(shop / "catalog.parquet"))
             done.write_text(json.dumps(last_json(proc.stdout)))

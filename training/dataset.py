@@ -38,6 +38,7 @@ from recops.training.events import (
     TimeLike,
     before,
     between,
+    catalogue_first_seen,
     check_interactions,
     make_index,
     purchases,
@@ -139,6 +140,21 @@ def _lookup(matrix: sp.csr_matrix | None, u: np.ndarray, i: np.ndarray, known: n
     return out
 
 
+def _item_prices(history: pd.DataFrame, paid: pd.DataFrame, items: pd.DataFrame | None) -> pd.Series:
+    """Point in time: the median paid before ``as_of``, else the median of the item's priced lines
+    before it (a return's), else ``items.price_amount`` for an item with no priced line."""
+    prices = pd.Series(dtype=np.float64)
+    if PRICE_COL in history.columns:
+        prices = paid.groupby(ITEM_COL)[PRICE_COL].median().astype(float)
+        priced = history[pd.to_numeric(history[PRICE_COL], errors="coerce") > 0]
+        seen = priced.groupby(ITEM_COL)[PRICE_COL].median().astype(float)
+        prices = prices.combine_first(seen) if len(prices) else seen
+    if items is not None and PRICE_COL in items.columns:
+        listed = items.set_index(ITEM_COL)[PRICE_COL].astype(float).groupby(level=0).first()
+        prices = prices.combine_first(listed) if len(prices) else listed
+    return prices
+
+
 @dataclass
 class HistoryStats:
     """The store-free derived features, from the purchases before ``as_of``. Picklable.
@@ -146,8 +162,9 @@ class HistoryStats:
     Per (user, item): purchase events, quantity, days of the first and last purchase and the
     number of distinct purchase days (sparse, stored as value + 1 so that 0 means never). Per
     user: orders (distinct purchase times), mean price paid and the share of the items bought in
-    the last 90 days that were new to the user then. Per item: price (median paid, else
-    ``items.price_amount``), the share of its buyers who bought it on two days or more, and the
+    the last 90 days that were new to the user then. Per item: price (median paid before
+    ``as_of``, else the median of its priced lines before it, else ``items.price_amount`` for an
+    item with no priced line), the share of its buyers who bought it on two days or more, and the
     days of its first and last sale. :meth:`features` turns them into ``DERIVED_FEATURES``."""
 
     as_of: pd.Timestamp
@@ -165,6 +182,7 @@ class HistoryStats:
     item_repurchase: np.ndarray | None = None
     item_first_age: np.ndarray | None = None
     item_last_age: np.ndarray | None = None
+    item_catalogue_age: pd.Series | None = None  # days since first seen, per catalogue item
 
     @classmethod
     def fit(
@@ -218,13 +236,11 @@ class HistoryStats:
         item_first_age[by_item.index] = by_item["max"].to_numpy()
         item_last_age[by_item.index] = by_item["min"].to_numpy()
 
-        user_mean, prices = pd.Series(dtype=np.float64), pd.Series(dtype=np.float64)
+        user_mean = pd.Series(dtype=np.float64)
         if PRICE_COL in history.columns:
             user_mean = paid.groupby(USER_COL)[PRICE_COL].mean().astype(float)
-            prices = paid.groupby(ITEM_COL)[PRICE_COL].median().astype(float)
-        if items is not None and PRICE_COL in items.columns:
-            listed = items.set_index(ITEM_COL)[PRICE_COL].astype(float).groupby(level=0).first()
-            prices = prices.combine_first(listed) if len(prices) else listed
+        prices = _item_prices(history, paid, items)
+        first_seen = catalogue_first_seen(items, as_of)
         return cls(
             as_of,
             user_index,
@@ -241,6 +257,7 @@ class HistoryStats:
             item_repurchase=item_repurchase,
             item_first_age=item_first_age,
             item_last_age=item_last_age,
+            item_catalogue_age=None if first_seen is None else (as_of - first_seen) / DAY,
         )
 
     @staticmethod
@@ -250,6 +267,15 @@ class HistoryStats:
             ok = positions >= 0
             out[ok] = values[positions[ok]]
         return out
+
+    def _first_age(self, pairs: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+        """Days from the item's first sale to ``as_of``; for an item that never sold, from its first
+        appearance in the catalogue (so a new product has an age and can compete)."""
+        age = self._take(self.item_first_age, positions)
+        if self.item_catalogue_age is not None:
+            listed = self.item_catalogue_age.reindex(pairs[ITEM_COL]).to_numpy()
+            age = np.where(np.isnan(age), listed, age)
+        return age
 
     def features(self, pairs: pd.DataFrame, at: TimeLike | None = None) -> pd.DataFrame:
         """The ``DERIVED_FEATURES`` of the (user_id, item_id) rows of ``pairs`` (same index).
@@ -288,7 +314,7 @@ class HistoryStats:
             "user_item_interval_days": interval,
             "user_item_due_ratio": due,
             "item_repurchase_rate": self._take(self.item_repurchase, i),
-            "item_days_since_first_sale": self._take(self.item_first_age, i) + shift,
+            "item_days_since_first_sale": self._first_age(pairs, i) + shift,
             "item_days_since_last_sale": self._take(self.item_last_age, i) + shift,
             "user_novelty_90d": self._take(self.user_novelty, u),
         }

@@ -75,6 +75,15 @@ def split_protocol_v1(
     )
 
 
+def protocol_split(interactions: pd.DataFrame, cutoff: TimeLike, window_days: int | None) -> Split:
+    """The split every judgement uses (the training run's evaluation, hence the promotion gate's
+    saved holdout, and each tuning fold): test window ``[cutoff, cutoff + window_days)``, or open
+    (every purchase from the cutoff on) when ``window_days`` is None (``RECOPS_EVALUATION_WINDOW_DAYS``)."""
+    cutoff = to_timestamp(cutoff)
+    end = None if window_days is None else cutoff + pd.Timedelta(days=window_days)
+    return split_protocol_v1(interactions, cutoff, end=end)
+
+
 def evaluate(
     recs: pd.DataFrame, split: Split, k: int = 10, n_items: int | None = None, *, cold: bool = False
 ) -> dict[str, float]:

@@ -123,3 +123,25 @@ def to_matrix(
     ).tocsr()
     matrix.sum_duplicates()
     return matrix
+
+
+FIRST_SEEN_COL = "first_seen_at"  # dim_items: the first event, else the first catalogue load
+
+
+def catalogue_first_seen(items: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.Series | None:
+    """``first_seen_at`` (naive UTC) per catalogue item first seen before ``as_of`` (a product
+    loaded later did not exist yet); None when ``items`` has no such column."""
+    if items is None or FIRST_SEEN_COL not in items.columns:
+        return None
+    seen = pd.Series(naive_utc_series(items[FIRST_SEEN_COL]).to_numpy(), index=items[ITEM_COL].to_numpy())
+    seen = seen[seen.index.notna()]
+    return seen[seen < as_of].groupby(level=0).min()
+
+
+def catalogue_items(items: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.Index:
+    """The catalogue's item ids known before ``as_of`` (:func:`catalogue_first_seen`); all of
+    them when the catalogue does not say when it first had each."""
+    if items is None or items.empty or ITEM_COL not in items.columns:
+        return pd.Index([])
+    seen = catalogue_first_seen(items, as_of)
+    return pd.Index(items[ITEM_COL].dropna().unique()) if seen is None else seen.index

@@ -35,6 +35,7 @@ from recops.training.movielens_benchmark import (
     retriever_config,
     stratified_split,
 )
+from recops.training.tuning import grid
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,6 @@ RANKER_GRID: dict[str, tuple] = {  # searched one after the other
 }
 
 
-def _grid(values: dict[str, tuple]) -> list[dict]:
-    """Every combination of ``values`` (the first setting varies slowest)."""
-    combos: list[dict] = [{}]
-    for name, options in values.items():
-        combos = [combo | {name: option} for combo in combos for option in options]
-    return combos
-
-
 def retriever_alone(
     settings: Settings,
     name: str,
@@ -94,7 +87,7 @@ def tune_retrievers(
     trials: list[dict] = []
     for name, values in RETRIEVER_GRID.items():
         best = None
-        for combo in _grid(values):
+        for combo in grid(values):
             value = retriever_alone(settings.model_copy(update=combo), name, seen, truth, items)
             trials.append({"stage": name, **combo, METRIC: round(value, 4)})
             log.info("tune %s %s: %.4f", name, combo, value)

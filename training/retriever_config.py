@@ -31,6 +31,7 @@ class RetrieverConfig(BaseModel):
     popularity_half_life_days: float | None = Field(gt=0)
     popularity_trend_weight: float = Field(ge=0)
     repeat_half_life_days: float = Field(gt=0)
+    repeat_popularity_weight: float = Field(ge=0)
     itemcf_half_life_days: float | None = Field(gt=0)
     itemcf_neighbours: int = Field(ge=1)
     itemcf_shrink: float = Field(ge=0)
@@ -63,7 +64,9 @@ class RetrieverConfig(BaseModel):
                 half_life_days=self.popularity_half_life_days,
                 trend_weight=self.popularity_trend_weight,
             ),
-            "repeat": lambda: Repeat(half_life_days=self.repeat_half_life_days),
+            "repeat": lambda: Repeat(
+                half_life_days=self.repeat_half_life_days, popularity_weight=self.repeat_popularity_weight
+            ),
             "itemcf": lambda: ItemCF(
                 half_life_days=self.itemcf_half_life_days,
                 neighbours=self.itemcf_neighbours,

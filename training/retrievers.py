@@ -45,6 +45,7 @@ from recops.training.events import (
     PURCHASE,
     TimeLike,
     before,
+    catalogue_items,
     check_interactions,
     decay,
     make_index,
@@ -219,20 +220,36 @@ class Popularity(Retriever):
 
 
 class Repeat(Retriever):
-    """The user's own purchases, each weighing 0.5 ** (age / half_life): frequency and recency."""
+    """The user's own purchases (one per order: distinct purchase times), each weighing
+    0.5 ** (age / half_life), plus ``popularity_weight`` times the item's share of the most
+    popular item's purchases in the last ``popularity_days``: between items a user bought as often,
+    the one selling now comes first. With no half-life and a weight below 1 that is exactly "distinct
+    orders with the item, ties by 30-day popularity", the baseline ``repeat`` must match."""
 
     name = "repeat"
     reason = "bought before"
 
-    def __init__(self, half_life_days: float = 180.0) -> None:
+    def __init__(
+        self, half_life_days: float | None = 180.0, popularity_weight: float = 0.0, popularity_days: float = 30.0
+    ) -> None:
         super().__init__()
         self.half_life_days = half_life_days
+        self.popularity_weight = popularity_weight
+        self.popularity_days = popularity_days
         self.matrix = sp.csr_matrix((0, 0))
 
     def _fit(self, history, items) -> None:
         rows = weighted_events(history, self.as_of, half_life_days=self.half_life_days)
         self.user_index = make_index(rows[USER_COL])
         self.matrix = to_matrix(rows, self.user_index, self.item_index)
+        if self.popularity_weight and self.matrix.nnz:
+            bought = purchases(history)
+            recent = bought[bought[EVENT_AT_COL] >= self.as_of - pd.Timedelta(days=self.popularity_days)]
+            counts = np.bincount(
+                self.item_index.get_indexer(recent[ITEM_COL]), minlength=len(self.item_index)
+            ).astype(np.float64)
+            share = counts / counts.max() if counts.max() > 0 else counts
+            self.matrix.data += self.popularity_weight * share[self.matrix.indices]
 
     def _scores(self, rows):
         return self.matrix[rows]
@@ -340,8 +357,10 @@ def item_text(items: pd.DataFrame | None) -> pd.Series:
 
 class Content(Retriever):
     """TF-IDF over ``items.item_text``; user profile = recency-weighted mean of the vectors of the
-    items they bought (views/carts weigh less); score = profile . item vector. Items without
-    text have a zero vector: never recommended, no contribution."""
+    items they bought (views/carts weigh less); score = profile . item vector. Its catalogue is
+    every item with history *and* every catalogue item known before ``as_of``
+    (:func:`catalogue_items`), so a product that never sold can be recommended for its text.
+    Items without text have a zero vector: never recommended, no contribution."""
 
     name = "content"
     reason = "similar to items you bought"
@@ -362,6 +381,7 @@ class Content(Retriever):
         self.profiles = sp.csr_matrix((0, 0))
 
     def _fit(self, history, items) -> None:
+        self.item_index = make_index([*self.item_index, *catalogue_items(items, self.as_of)])
         texts = item_text(items).reindex(self.item_index).fillna("")
         vectorizer = TfidfVectorizer(
             sublinear_tf=True,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from recops.core.marts import interactions_and_items, served_impressions
 from recops.core.settings import Settings
 from recops.training.dataset import FeatureFetcher
 from recops.training.train import TrainConfig, build_training_set, train_from_training_set
+from recops.training.tuned import honest_at, with_tuned_settings
 
 TRAINING_SET_FILE = "training_set.parquet"
 EVALUATION_FILE = "evaluation.json"
@@ -41,7 +43,7 @@ def feature_fetcher(settings: Settings) -> FeatureFetcher:
 def training_set_file(settings: Settings, *, cutoff: date, run_id: str) -> dict[str, Any]:
     """Build the point-in-time training set (candidates, labels, Feast features) to a Parquet file."""
     interactions, items = interactions_and_items(settings)
-    cfg = TrainConfig.from_settings(settings)
+    cfg = TrainConfig.from_settings(with_tuned_settings(settings)[0])
     impressions = served_impressions(settings)
     frame = build_training_set(cfg, interactions, items, cutoff, feature_fetcher(settings), impressions)
     out = run_dir(settings, run_id) / TRAINING_SET_FILE
@@ -60,7 +62,8 @@ def train_run(settings: Settings, *, training_set: Path, cutoff: date, run_id: s
     """Train the LambdaRank ranker, evaluate it and every retriever (protocol v1), and write the
     model, serving bundle, holdout frame, report and pictures into the run folder."""
     interactions, items = interactions_and_items(settings)
-    cfg = TrainConfig.from_settings(settings)
+    tuned, tuning = with_tuned_settings(settings)
+    cfg = TrainConfig.from_settings(tuned)
     out_dir = run_dir(settings, run_id)
     frame = pd.read_parquet(training_set)
     report = train_from_training_set(
@@ -71,8 +74,30 @@ def train_run(settings: Settings, *, training_set: Path, cutoff: date, run_id: s
         "queries": int(frame["query_id"].nunique()),
         "positives": int((frame["label"] > 0).sum()),
     }
+    if tuning is not None:  # which tuned settings, and whether their folds closed before this cutoff
+        report["tuning"] = tuning | {"closed_before_cutoff": honest_at(tuning, cutoff)}
     (out_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2, default=str))
     return {"run_dir": str(out_dir), "cutoff": cutoff.isoformat(), "metrics": report["metrics"]}
+
+
+def tune_run(
+    settings: Settings,
+    *,
+    cutoff: date | None = None,
+    use_features: bool = True,
+    log_trials: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """`recops tune`: the closed-window search (:mod:`recops.training.tuning`) on this home's marts
+    and (``use_features``) its Feast offline store, for the evaluation at ``cutoff`` (default: the
+    pipeline's); writes ``settings.tuned_settings_path``."""
+    from recops.core.marts import default_cutoff
+    from recops.training.tuning import tune
+
+    interactions, items = interactions_and_items(settings)
+    cutoff = cutoff or default_cutoff(settings)
+    fetch = feature_fetcher(settings) if use_features else None
+    return tune(settings, interactions, items, cutoff, fetch_features=fetch, log_trials=log_trials, progress=progress)
 
 
 def evaluation_report(settings: Settings, *, version: str | None = None) -> dict[str, Any]:
@@ -121,6 +146,10 @@ def register_run(
         "recops.gx": "success" if context.get("quality", {}).get("success") else "unknown",
         "recops.profile": settings.profile,
     }
+    if "tuning" in report:  # settings from `recops tune`: for which cutoff, and honest at this one
+        tuning = report["tuning"]
+        tags["recops.tuning.cutoff"] = str(tuning.get("cutoff"))
+        tags["recops.tuning.closed_before_cutoff"] = str(tuning.get("closed_before_cutoff")).lower()
     feature_cols = report.get("feature_cols", [])
     params = {
         **report.get("params", {}),

@@ -31,7 +31,7 @@ from recops.training.dataset import (
     candidate_frame,
     feature_columns,
 )
-from recops.training.evaluation import Comparison, Split, compare_models, split_protocol_v1
+from recops.training.evaluation import Comparison, Split, compare_models, protocol_split
 from recops.training.events import DAY, TimeLike, check_interactions, to_timestamp
 from recops.training.ranker import RankerParams, feature_importance, score, train_ranker
 from recops.training.retriever_config import RetrieverConfig
@@ -75,6 +75,7 @@ class TrainConfig(BaseModel):
     seed: int
     ranker: RankerParams
     retrievers: RetrieverConfig
+    evaluation_window_days: int | None = Field(default=None, ge=1)  # None: open test window
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> TrainConfig:
@@ -89,6 +90,7 @@ class TrainConfig(BaseModel):
             "seed": settings.seed,
             "ranker": RankerParams.from_settings(settings),
             "retrievers": RetrieverConfig.from_settings(settings),
+            "evaluation_window_days": settings.evaluation_window_days,
         }
         return cls(**(values | overrides))
 
@@ -177,8 +179,8 @@ def build_holdout(
     fetch_features: FeatureFetcher | None,
 ) -> Holdout:
     """Retrievers and stats fitted on history < cutoff; candidates and features for the
-    evaluated users at ``event_timestamp = cutoff``."""
-    split = split_protocol_v1(interactions, cutoff)
+    evaluated users at ``event_timestamp = cutoff`` (test window: ``cfg.evaluation_window_days``)."""
+    split = protocol_split(interactions, cutoff, cfg.evaluation_window_days)
     retrievers = [r.fit(split.history, items, split.cutoff) for r in cfg.make_retrievers()]
     stats = HistoryStats.fit(split.history, items, split.cutoff)
     depth = cfg.candidate_depth

@@ -182,6 +182,50 @@ def evaluate(
 
 
 @app.command()
+def tune(
+    cutoff: Annotated[
+        str | None,
+        typer.Option(help="The evaluation cutoff YYYY-MM-DD the settings are for (default: the pipeline's).", callback=_cutoff),
+    ] = None,
+    features: Annotated[bool, typer.Option(help="Use the Feast store's features (a pipeline run made them).")] = True,
+    mlflow: Annotated[bool, typer.Option(help="Log every trial to MLflow.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search retriever and ranker settings on closed folds before the cutoff (none of their test
+    windows reaches it); write them where the pipeline reads them, and print them."""
+    from datetime import date
+
+    from rich.status import Status
+
+    from recops.training.runs import tune_run
+    from recops.training.tuning import TuningError
+
+    settings = _settings()
+    try:
+        with Status("tuning on closed folds", console=console) as status:
+            result = tune_run(
+                settings,
+                cutoff=date.fromisoformat(cutoff) if cutoff else None,
+                use_features=features,
+                log_trials=mlflow,
+                progress=lambda text: (console.print(f"  {text}", highlight=False), status.update(text)),
+            )
+    except TuningError as exc:
+        console.print(f"[red]tune failed:[/red] {exc}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        _print_json(result)
+        return
+    console.print(
+        f"folds {result['folds']}; {result['metric']} {result['score']} in {result['seconds']} s; written to {result['path']}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for name, value in result["settings"].items():
+        typer.echo(f"RECOPS_{name.upper()}={value}")
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default RECOPS_API_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default RECOPS_API_PORT).")] = None,

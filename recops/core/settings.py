@@ -80,11 +80,22 @@ class Settings(BaseSettings):
     k: int = Field(default=10, ge=1, le=100)
     curve_max_k: int = Field(default=20, ge=1, le=100, description="Largest K of the metric-by-K curves.")
     seed: int = 42
+    evaluation_window_days: int | None = Field(default=None, ge=1, le=365, description="Protocol v1 test window (days); empty: open.")
 
-    # --- retrievers (tuned on Online Retail II before 2010-11-01; training/retrievers.py) -----
+    # --- tuning (`recops tune`; training/tuning.py) -----------------------------------------
+    tuning_folds: int = Field(default=2, ge=1, le=8, description="Closed folds before the cutoff.")
+    tuning_window_days: int = Field(default=28, ge=1, le=365)  # each fold's test window
+    tuning_step_days: int = Field(default=14, ge=1, le=365)  # between fold cutoffs
+    tuned_settings_file: Path | None = Field(default=None, description="What `recops tune` chose, applied by training; default $RECOPS_HOME/tuning/tuned_settings.json.")
+
+    # --- retrievers (training/retrievers.py) ---------------------------------------------------
+    # Defaults, where `recops tune` (training/tuning.py) starts its search; the settings it chooses
+    # on closed folds go to the tuned-settings file, which the pipeline applies over these.
     popularity_half_life_days: float = Field(default=14.0, gt=0)
     popularity_trend_weight: float = Field(default=0.5, ge=0)
     repeat_half_life_days: float = Field(default=180.0, gt=0)
+    # closed folds before 2010-11-01, repeat alone, weight 0 / 0.5 / 1 / 2: NDCG@10 0.2935 / 0.3313 / 0.3375 / 0.3428
+    repeat_popularity_weight: float = Field(default=2.0, ge=0, description="repeat: weight of the 30-day popularity share.")
     itemcf_half_life_days: float = Field(default=30.0, gt=0)
     itemcf_neighbours: int = Field(default=200, ge=1)
     itemcf_shrink: float = Field(default=5.0, ge=0)
@@ -118,9 +129,8 @@ class Settings(BaseSettings):
     dask_workers: int = Field(default=2, ge=1, le=64, description="Worker processes of the local Dask cluster.")
 
     # --- ranker hyperparameters (LightGBM LambdaRank) ------------------------------------------
-    # Tuned on Online Retail II at cutoff 2010-10-04 (mean NDCG@10 of four seeds): learning rate
-    # 0.05 / L2 1 0.4034; L2 10 0.4067; learning rate 0.02 0.4056; both 0.4081 (seed sd 0.001);
-    # min_data_in_leaf 100 or 300, feature_fraction 0.5 or 0.7 and binary gains were no better.
+    # Defaults (first chosen with open test windows, see the README); `recops tune` searches them on
+    # closed folds and the pipeline applies what it chose (tuned-settings file).
     ranker_objective: Literal["lambdarank", "rank_xendcg"] = Field(
         default="lambdarank", description="LightGBM ranking objective (rank_xendcg: XE-NDCG)."
     )
@@ -258,13 +268,13 @@ class Settings(BaseSettings):
     airflow_host: str = "127.0.0.1"
     airflow_port: int = Field(default=8080, ge=1, le=65535)
 
-    @field_validator("web_token", "airflow_ui_url", "data_docs_url", mode="before")
+    @field_validator("web_token", "airflow_ui_url", "data_docs_url", "evaluation_window_days", "tuned_settings_file", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """An empty variable (compose's ``${VAR:-}``) means unset."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("home", "repo_root", "data_dir", "inbox_dir")
+    @field_validator("home", "repo_root", "data_dir", "inbox_dir", "tuned_settings_file")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
@@ -293,6 +303,9 @@ class Settings(BaseSettings):
         return self
 
     # --- derived paths -----------------------------------------------------------------------
+    @property
+    def tuned_settings_path(self) -> Path:  # `recops tune` writes it, the pipeline reads it
+        return self.tuned_settings_file or self.home / "tuning" / "tuned_settings.json"
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"

@@ -89,6 +89,11 @@ def test_champion_registered_with_metrics(shop_run: dict) -> None:
     metrics = client(settings).get_run(mv.run_id).data.metrics
     assert 0 < metrics["ndcg_at_10"] <= 1
     assert "popularity.ndcg_at_10" in metrics
+    # the home's tuned settings (tests/conftest.py, as `recops tune` writes them) were applied
+    run = client(settings).get_run(mv.run_id).data
+    assert run.params["ranker.num_leaves"] == "15" and run.params["retrievers.repeat_popularity_weight"] == "1.0"
+    assert run.tags["recops.tuning.cutoff"] == "2000-01-01"
+    assert run.tags["recops.tuning.closed_before_cutoff"] == "true"
 
 
 def test_ranker_beats_popularity(shop_run: dict) -> None:
@@ -96,3 +101,30 @@ def test_ranker_beats_popularity(shop_run: dict) -> None:
     assert set(m) >= {"ranker", "popularity", "repeat", "itemcf", "als", "content"}
     assert m["ranker"]["n_users"] == m["popularity"]["n_users"] > 0
     assert m["ranker"]["ndcg@10"] > m["popularity"]["ndcg@10"]
+
+
+def test_recops_tune_on_a_pipeline_home(shop_run: dict, tmp_path: Path, cli, parse_json) -> None:
+    """`recops tune` on a home the pipeline made (marts, Feast): one closed fold before the
+    pipeline's cutoff, every trial in MLflow, the chosen settings written where training reads them;
+    a fold without enough history is a one-line error."""
+    import shutil
+
+    from recops.core.registry import client
+
+    # a whole copy: tuning only reads Feast's offline store (its registry names the original's files)
+    home = shutil.copytree(shop_run["home"], tmp_path / "home")
+    small = {"RECOPS_TUNING_FOLDS": "1", "RECOPS_LABEL_WINDOWS": "1"}
+    result = parse_json(cli(home, "tune", "--json", extra_env=small).stdout)
+    (fold,) = result["folds"]
+    assert pd.Timestamp(fold["end"]) <= pd.Timestamp(result["cutoff"])
+    assert json.loads((home / "tuning" / "tuned_settings.json").read_text())["settings"] == result["settings"]
+    assert {"repeat_popularity_weight", "ranker_num_leaves"} <= set(result["settings"])
+    settings = Settings(home=home)
+    c = client(settings)
+    experiment = c.get_experiment_by_name(f"{settings.experiment_name}-tuning")
+    children = c.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{result['mlflow_run_id']}'")
+    assert len(children) == result["trials"] > 20
+
+    failed = cli(home, "tune", "--no-mlflow", extra_env={"RECOPS_TUNING_FOLDS": "3"}, check=False)
+    assert failed.returncode == 1
+    assert "tune failed: fold" in failed.stderr and "label window" in failed.stderr and "Traceback" not in failed.stderr

@@ -111,3 +111,13 @@ def test_compare_models_uses_the_same_users_and_curves():
         "value"
     ]
     assert good_recall[1] == pytest.approx(0.75) and good_recall[2] == pytest.approx(1.0)
+
+
+def test_protocol_split_closes_the_test_window_after_its_days():
+    from recops.training.evaluation import protocol_split
+
+    open_split = protocol_split(LOG, T, None)
+    closed = protocol_split(LOG, T, 3)  # [T, T + 3 days): b at +3 and +4 fall outside
+    assert set(map(tuple, open_split.truth.values)) == {("regular", "a"), ("regular", "b"), ("edge", "f")}
+    assert set(map(tuple, closed.truth.values)) == {("regular", "a"), ("edge", "f")}
+    assert closed.history.equals(open_split.history)
