@@ -174,11 +174,12 @@ def tune_retrievers(
     folds: Sequence[Fold],
     trials: TrialLog | None,
     progress: Progress,
+    grids: dict[str, dict[str, tuple]] = RETRIEVER_GRID,
 ) -> dict[str, Any]:
     """Stage 1 (module docstring): the best grid point of each enabled retriever."""
     chosen: dict[str, Any] = {}
     metric = f"ndcg@{settings.k}"
-    for name, values in RETRIEVER_GRID.items():
+    for name, values in grids.items():
         if name not in settings.retrievers:
             continue
         best: tuple[float, dict] | None = None
@@ -251,14 +252,18 @@ def ranker_scores(settings: Settings, data: Sequence[FoldData]) -> list[float]:
 
 
 def tune_ranker(
-    settings: Settings, data: Sequence[FoldData], trials: TrialLog | None, progress: Progress
+    settings: Settings,
+    data: Sequence[FoldData],
+    trials: TrialLog | None,
+    progress: Progress,
+    values: dict[str, tuple] = RANKER_GRID,
 ) -> tuple[dict[str, Any], float]:
     """Stage 2 (module docstring): coordinate search over :data:`RANKER_GRID`."""
     metric = f"ndcg@{settings.k}"
     chosen: dict[str, Any] = {}
     seen: dict[tuple, float] = {}
     best_score: float | None = None
-    for name, options in RANKER_GRID.items():
+    for name, options in values.items():
         current = getattr(settings.model_copy(update=chosen), name)
         best_value, best_score = current, None
         for option in (current, *(o for o in options if o != current)):  # the current value first
@@ -286,9 +291,12 @@ def tune(
     log_trials: bool = True,
     write: bool = True,
     progress: Progress | None = None,
+    retriever_grid: dict[str, dict[str, tuple]] = RETRIEVER_GRID,
+    ranker_grid: dict[str, tuple] = RANKER_GRID,
 ) -> dict[str, Any]:
     """Both stages on closed folds before ``cutoff``; writes and returns the result (``settings``:
-    the chosen values, ``folds``, ``retriever_baselines`` per fold, ``score``, ``trials``)."""
+    the chosen values, ``folds``, ``retriever_baselines`` per fold, ``score``, ``trials``). The
+    grids default to :data:`RETRIEVER_GRID` and :data:`RANKER_GRID`."""
     started = time.perf_counter()
     say = progress or (lambda text: log.info("tune: %s", text))
     cutoff = to_timestamp(cutoff)
@@ -298,10 +306,10 @@ def tune(
         cutoff, n_folds=settings.tuning_folds, window_days=settings.tuning_window_days, step_days=settings.tuning_step_days
     )
     trials = TrialLog(settings, cutoff=cutoff, folds=folds) if log_trials else None
-    chosen = tune_retrievers(settings, interactions, items, folds, trials, say)
+    chosen = tune_retrievers(settings, interactions, items, folds, trials, say, retriever_grid)
     tuned = settings.model_copy(update=chosen)
     data = fold_data(tuned, interactions, items, folds, fetch_features, say)
-    ranker_chosen, score = tune_ranker(tuned, data, trials, say)
+    ranker_chosen, score = tune_ranker(tuned, data, trials, say, ranker_grid)
     chosen |= ranker_chosen
     result = {
         "cutoff": cutoff.date().isoformat(),
