@@ -17,7 +17,9 @@ from pathlib import Path
 from recops.core.constants import PIPELINE_DAG_ID, ROLLBACK_DAG_ID
 from recops.core.settings import Settings
 
-__all__ = ["PIPELINE_DAG_ID", "ROLLBACK_DAG_ID", "PipelineFailed", "airflow_env", "migrate_db"]
+__all__ = [
+    "PIPELINE_DAG_ID", "ROLLBACK_DAG_ID", "PipelineFailed", "airflow_env", "create_production_databases", "migrate_db",
+]
 
 MIGRATED_MARKER = "migrated.json"
 
@@ -31,17 +33,24 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     home = settings.airflow_home
     if settings.profile == "production":
         conn = settings.postgres_url(f"{settings.postgres_db}_airflow", driver="postgresql+psycopg2")
-        executor = "LocalExecutor"
     else:
         conn = f"sqlite:///{home / 'airflow.db'}"
-        executor = "LocalExecutor"
     api_url = f"http://{settings.airflow_host}:{settings.airflow_port}"
+    celery = {}
+    if settings.airflow_executor == "CeleryExecutor":  # production only (Settings checks it)
+        celery = {
+            "AIRFLOW__CELERY__BROKER_URL": settings.celery_broker_url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + settings.postgres_url(f"{settings.postgres_db}_airflow"),
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.celery_workers),
+            # the worker's log server; the api-server reads the shared log folder first
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_port + 1),
+        }
     return {
         **settings.as_env(),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__CORE__EXECUTOR": settings.airflow_executor,
         "AIRFLOW__CORE__PARALLELISM": "2",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
@@ -55,7 +64,18 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "NO_PROXY": "*",
+        **celery,
     }
+
+
+def create_production_databases(settings: Settings) -> None:
+    """On the production profile, the warehouse, Airflow and MLflow databases (idempotent)."""
+    if settings.profile != "production":
+        return
+    from recops.core.warehouse import create_postgres_database
+
+    for name in (settings.postgres_db, f"{settings.postgres_db}_airflow", f"{settings.postgres_db}_mlflow"):
+        create_postgres_database(settings, name)
 
 
 def _alembic_version(conn: str) -> str | None:

@@ -1,5 +1,7 @@
 """``recops airflow up``: Airflow 3's api-server, scheduler, dag-processor and triggerer on this
-``RECOPS_HOME``, with the project's DAGs; writes ``airflow/endpoint.json`` once the API answers."""
+``RECOPS_HOME``, with the project's DAGs, and with ``RECOPS_AIRFLOW_EXECUTOR=CeleryExecutor`` a
+Celery worker of ``RECOPS_CELERY_WORKERS`` processes; writes ``airflow/endpoint.json`` (URL,
+login, executor, workers) once the API answers."""
 
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from pathlib import Path
 
 import httpx
 
-from recops.app.airflow_runtime import airflow_env, migrate_db
+from recops.app.airflow_runtime import airflow_env, create_production_databases, migrate_db
 from recops.core.settings import Settings
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+CELERY_WORKER = "celery-worker"
 ADMIN_USER = "admin"
 
 
@@ -75,12 +78,19 @@ def component_commands(settings: Settings, *, airflow: str = "airflow", workers:
         "scheduler": [airflow, "scheduler"],
         "dag-processor": [airflow, "dag-processor"],
         "triggerer": [airflow, "triggerer"],
+        CELERY_WORKER: [airflow, "celery", "worker", "--concurrency", str(settings.celery_workers)],
     }
+
+
+def components(settings: Settings) -> tuple[str, ...]:
+    """What ``recops airflow up`` starts: the four components, plus the worker on Celery."""
+    return COMPONENTS + ((CELERY_WORKER,) if settings.airflow_executor == "CeleryExecutor" else ())
 
 
 def start_airflow(settings: Settings, *, timeout_s: float = 240.0) -> AirflowProcesses:
     """Start the components in the background; return once the API answers."""
     env = {**os.environ, **airflow_env(settings)}
+    create_production_databases(settings)
     migrate_db(settings)
     password = admin_password(settings)
     log_dir = settings.airflow_home / "logs"
@@ -90,7 +100,7 @@ def start_airflow(settings: Settings, *, timeout_s: float = 240.0) -> AirflowPro
     running.endpoint_file.unlink(missing_ok=True)
     commands = component_commands(settings, airflow=str(Path(sys.executable).with_name("airflow")))
     try:
-        for name in COMPONENTS:
+        for name in components(settings):
             log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
             running.procs[name] = subprocess.Popen(
                 commands[name], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -99,7 +109,11 @@ def start_airflow(settings: Settings, *, timeout_s: float = 240.0) -> AirflowPro
     except BaseException:
         stop_airflow(running)
         raise
-    running.endpoint_file.write_text(json.dumps({"url": url, "username": ADMIN_USER, "password": password}))
+    workers = settings.celery_workers if settings.airflow_executor == "CeleryExecutor" else 0
+    running.endpoint_file.write_text(json.dumps({
+        "url": url, "username": ADMIN_USER, "password": password,
+        "executor": settings.airflow_executor, "celery_workers": workers,
+    }))
     running.endpoint_file.chmod(0o600)
     return running
 
@@ -131,7 +145,7 @@ def airflow_up(settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with console.status("starting Airflow (api-server, scheduler, dag-processor, triggerer)..."):
+        with console.status(f"starting Airflow ({', '.join(components(settings))})..."):
             running = start_airflow(settings)
     except KeyboardInterrupt:
         console.print("interrupted while starting; components stopped")

@@ -17,7 +17,12 @@ from typing import IO, Any
 from rich.console import Console
 
 from recops.app.airflow_db import RunWatcher
-from recops.app.airflow_runtime import PipelineFailed, airflow_env, migrate_db
+from recops.app.airflow_runtime import (
+    PipelineFailed,
+    airflow_env,
+    create_production_databases,
+    migrate_db,
+)
 from recops.app.progress import RunProgress
 from recops.core.constants import PIPELINE_DAG_ID
 from recops.core.settings import Settings
@@ -173,11 +178,7 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Run ``recops_pipeline`` on the embedded default (or the production profile's services),
     dated the day after the newest event."""
-    if settings.profile == "production":
-        from recops.core.warehouse import create_postgres_database
-
-        for name in (settings.postgres_db, f"{settings.postgres_db}_airflow", f"{settings.postgres_db}_mlflow"):
-            create_postgres_database(settings, name)
+    create_production_databases(settings)
     logical = logical_date_for(settings, request)
     return run_dag(
         settings, PIPELINE_DAG_ID, logical_date=logical, conf=request.conf(), console=console, verbose=verbose

@@ -167,24 +167,12 @@ class Settings(BaseSettings):
     # --- registry and promotion --------------------------------------------------------------
     model_name: str = "recops-ranker"
     experiment_name: str = "recops"
-    promotion_min_ndcg_gain: float = Field(
-        default=0.0, ge=-1, le=1, description="Gate: candidate NDCG@k must beat the champion's by more."
-    )
-    promotion_max_regression_cold_users: float = Field(
-        default=0.05, ge=0, le=1, description="Gate: largest NDCG@k drop allowed on cold users."
-    )
-    promotion_max_regression_heavy_buyers: float = Field(
-        default=0.02, ge=0, le=1, description="Gate: largest NDCG@k drop allowed on heavy buyers."
-    )
-    promotion_max_regression_light_buyers: float = Field(
-        default=0.02, ge=0, le=1, description="Gate: largest NDCG@k drop allowed on light buyers."
-    )
-    promotion_cold_user_max_purchases: int = Field(
-        default=1, ge=0, description="Cold-user slice: at most this many purchases before the cutoff."
-    )
-    promotion_light_buyer_quantile: float = Field(
-        default=0.25, gt=0, lt=1, description="Light buyers: purchases at or below this quantile (of non-cold users)."
-    )
+    promotion_min_ndcg_gain: float = Field(default=0.0, ge=-1, le=1, description="Gate: candidate NDCG@k must beat the champion's by more.")
+    promotion_max_regression_cold_users: float = Field(default=0.05, ge=0, le=1, description="Gate: largest NDCG@k drop allowed on cold users.")
+    promotion_max_regression_heavy_buyers: float = Field(default=0.02, ge=0, le=1, description="Gate: largest NDCG@k drop allowed on heavy buyers.")
+    promotion_max_regression_light_buyers: float = Field(default=0.02, ge=0, le=1, description="Gate: largest NDCG@k drop allowed on light buyers.")
+    promotion_cold_user_max_purchases: int = Field(default=1, ge=0, description="Cold-user slice: at most this many purchases before the cutoff.")
+    promotion_light_buyer_quantile: float = Field(default=0.25, gt=0, lt=1, description="Light buyers: purchases at or below this quantile (of non-cold users).")
     promotion_heavy_buyer_quantile: float = Field(
         default=0.75, gt=0, lt=1, description="Heavy buyers: purchases at or above this quantile (of non-cold users)."
     )
@@ -267,6 +255,9 @@ class Settings(BaseSettings):
     # --- airflow -----------------------------------------------------------------------------
     airflow_host: str = "127.0.0.1"
     airflow_port: int = Field(default=8080, ge=1, le=65535)
+    airflow_executor: Literal["LocalExecutor", "CeleryExecutor"] = Field(default="LocalExecutor", description="CeleryExecutor: production profile, `recops airflow up` starts the workers.")
+    celery_workers: int = Field(default=2, ge=1, le=64, description="Worker processes (concurrency) of the Celery worker.")
+    celery_broker_url: str = Field(default="redis://127.0.0.1:6379/1", description="Celery's broker (Redis or RabbitMQ: amqp://...).")
 
     @field_validator("web_token", "airflow_ui_url", "data_docs_url", "evaluation_window_days", "tuned_settings_file", mode="before")
     @classmethod
@@ -295,6 +286,8 @@ class Settings(BaseSettings):
             unknown = set(getattr(self, name)) - set(KNOWN_RETRIEVERS)
             if unknown or not getattr(self, name):
                 raise ValueError(f"RECOPS_{name.upper()}: unknown or none {sorted(unknown)}")
+        if self.airflow_executor == "CeleryExecutor" and self.profile != "production":
+            raise ValueError("RECOPS_AIRFLOW_EXECUTOR=CeleryExecutor needs RECOPS_PROFILE=production (PostgreSQL metadata)")
         if self.profile == "production" and self.user_salt is None:
             raise ValueError(
                 "RECOPS_USER_SALT is required on the production profile (a long random secret, the same "

@@ -247,7 +247,7 @@ def test_commands_start_in_our_environment(probes, top_level_help, service) -> N
 
 
 def test_airflow_components_are_those_of_recops_airflow_up(stack) -> None:
-    from recops.app.airflow_services import COMPONENTS, component_commands
+    from recops.app.airflow_services import CELERY_WORKER, COMPONENTS, component_commands
 
     services = stack["services"]
     env = services["airflow-apiserver"]["environment"]
@@ -257,7 +257,7 @@ def test_airflow_components_are_those_of_recops_airflow_up(stack) -> None:
     assert set(COMPONENTS) == set(COMPONENT_SERVICES)
     for component, service in COMPONENT_SERVICES.items():
         assert services[service]["command"] == expected[component], service
-    assert services["airflow-worker"]["command"][:3] == ["airflow", "celery", "worker"]
+    assert services["airflow-worker"]["command"] == expected[CELERY_WORKER]
 
 
 def test_airflow_configuration_is_that_of_airflow_env(stack) -> None:
@@ -289,3 +289,29 @@ def test_dockerfile_installs_the_openmp_runtime_and_runs_unprivileged() -> None:
     assert re.search(r"^RUN .*uv sync --frozen --no-dev$", instructions, re.MULTILINE)
     users = re.findall(r"^USER (\S+)$", instructions, re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
+
+
+def test_celery_executor_settings_reach_every_airflow_process() -> None:
+    """`RECOPS_AIRFLOW_EXECUTOR=CeleryExecutor` (production only): the executor, broker, result
+    backend in the Airflow database and worker concurrency of `recops airflow up`, whose worker
+    command is compose's."""
+    from pydantic import ValidationError
+
+    from recops.app.airflow_runtime import airflow_env
+    from recops.app.airflow_services import CELERY_WORKER, COMPONENTS, components
+    from recops.core.settings import Settings
+
+    with pytest.raises(ValidationError, match="CeleryExecutor needs RECOPS_PROFILE=production"):
+        Settings(airflow_executor="CeleryExecutor")
+    local = Settings(profile="production", user_salt="a-test-salt-1234")
+    assert airflow_env(local)["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert not any(k.startswith("AIRFLOW__CELERY__") for k in airflow_env(local))
+    assert components(local) == COMPONENTS
+    celery = local.model_copy(update={"airflow_executor": "CeleryExecutor", "celery_workers": 3,
+                                      "celery_broker_url": "amqp://guest:guest@127.0.0.1:5672//"})
+    env = airflow_env(celery)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "amqp://guest:guest@127.0.0.1:5672//"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://postgres@127.0.0.1:5432/recops_airflow"
+    assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "3"
+    assert components(celery) == (*COMPONENTS, CELERY_WORKER)

@@ -1,9 +1,15 @@
-"""The production profile for real: PostgreSQL (warehouse, dbt target, Airflow metadata, MLflow
-backend, Feast SQL registry and offline store) and Redis (Feast online store)."""
+"""The production profile for real, scaled out: PostgreSQL (warehouse, dbt target, Airflow
+metadata and Celery results, MLflow backend, Feast SQL registry and offline store), Redis (Feast
+online store, Celery broker), and ``recops airflow up`` on the CeleryExecutor: ``recops_pipeline``
+triggered over the REST API, every task run by the Celery worker."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import psycopg2
@@ -14,9 +20,12 @@ from recops.core.privacy import pseudonymise
 from recops.core.settings import Settings
 from recops.core.warehouse import drop_postgres_database
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
+              pytest.mark.timeout(1200)]
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN = "production-test-token-0123456789"
+BROKER_DB = 14  # the Celery broker's Redis database (emptied first; the feature store uses 0)
+DAG, RUN = "recops_pipeline", "celery"
 
 
 def _services() -> tuple[bool, str]:
@@ -29,11 +38,13 @@ def _services() -> tuple[bool, str]:
 
 
 @pytest.fixture(scope="module")
-def prod(tmp_path_factory: pytest.TempPathFactory, cli, parse_json, needs_service, postgres_admin,
-         pg_database_name, shop_home):
-    """The shared shop home's data, run through the pipeline on the production profile."""
+def prod(tmp_path_factory: pytest.TempPathFactory, needs_service, postgres_admin, pg_database_name, shop_home,
+         airflow_tools):
+    """The shared shop home's data, run through ``recops_pipeline`` on the production profile by
+    the CeleryExecutor (``recops airflow up``; the run triggered as the UI's trigger dialog does)."""
     ok, why = _services()
     needs_service("PostgreSQL and Redis", ok, why)
+    redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB).flushdb()
     db = pg_database_name("prod")
     project = f"recops_{uuid.uuid4().hex[:8]}"
     env = {
@@ -41,16 +52,39 @@ def prod(tmp_path_factory: pytest.TempPathFactory, cli, parse_json, needs_servic
         "RECOPS_POSTGRES_DB": db,
         "RECOPS_REDIS_URL": "redis://127.0.0.1:6379/0",
         "RECOPS_FEAST_PROJECT": project,
+        "RECOPS_AIRFLOW_EXECUTOR": "CeleryExecutor",
+        "RECOPS_CELERY_WORKERS": "2",
+        "RECOPS_CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
     }
     home = tmp_path_factory.mktemp("prod-home")
+    # the shop home's tuned settings, so that both profiles train the same model
+    (home / "tuning").mkdir()
+    shutil.copy(shop_home.home / "tuning" / "tuned_settings.json", home / "tuning" / "tuned_settings.json")
     shop = shop_home.shop
     settings = Settings(home=home, profile="production", postgres_db=db, feast_project=project,
-                        user_salt="test-salt-123")
+                        user_salt=os.environ["RECOPS_USER_SALT"])
+    newest = pd.Timestamp(pd.read_parquet(shop / "events.parquet", columns=["event_at"])["event_at"].max())
+    newest = newest.tz_convert("UTC") if newest.tzinfo else newest.tz_localize("UTC")
+    logical = datetime.combine(newest.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC).isoformat()
+    up = airflow_tools.AirflowUp(home, airflow_tools.free_port())
     try:
-        run = cli(home, "run", "--source", "events", "--data", str(shop / "events.parquet"),
-                  "--catalog", str(shop / "catalog.parquet"), extra_env=env)
-        yield {"settings": settings, "shop": shop, "run": parse_json(run.stdout), "db": db, "home": home}
+        rest = up.start(**env)
+        endpoint = json.loads(up.endpoint_file.read_text())
+        rest.wait_for_dags({DAG})
+        response = rest.trigger(DAG, run_id=RUN, logical_date=logical, conf={
+            "source": "events", "data_path": str(shop / "events.parquet"),
+            "catalog_path": str(shop / "catalog.parquet"), "cutoff": None, "auto_promote": True,
+        })
+        assert response.status_code == 200, response.text
+        tasks = rest.wait(DAG, RUN, timeout_s=900)
+        run = {"state": rest.run(DAG, RUN)["state"], "tasks": tasks}
+        if run["state"] != "success":
+            run["failures"] = rest.failures(DAG, RUN)
+        worker_log = (home / "airflow" / "logs" / "celery-worker.log").read_text(errors="replace")
+        yield {"settings": settings, "shop": shop, "run": run, "db": db, "home": home, "endpoint": endpoint,
+               "worker_log": worker_log}
     finally:
+        up.stop()
         try:
             from recops.core.candidate_store import candidate_store
             from recops.core.feature_store import get_store
@@ -75,9 +109,23 @@ def _query(db: str, sql: str) -> list[tuple]:
 
 
 def test_run_succeeded_with_airflow_metadata_in_postgres(prod) -> None:
-    assert prod["run"]["state"] == "success"
+    assert prod["run"]["state"] == "success", prod["run"].get("failures")
     rows = _query(f"{prod['db']}_airflow", "select dag_id, state from dag_run")
     assert ("recops_pipeline", "success") in rows
+
+
+def test_every_task_ran_on_the_celery_worker(prod) -> None:
+    """The scheduler hands every task to Celery (broker on Redis, results in PostgreSQL); the
+    worker's log names each one it ran."""
+    assert prod["endpoint"]["executor"] == "CeleryExecutor" and prod["endpoint"]["celery_workers"] == 2
+    ran = {t for t, state in prod["run"]["tasks"].items() if state == "success"}
+    assert {"ingest", "dbt_build", "validate_marts", "build_training_set", "train_evaluate", "register_model"} <= ran
+    log = prod["worker_log"]
+    missing = [t for t in ran if f"task_id='{t}'" not in log]
+    assert not missing, f"not in the Celery worker's log: {missing}"
+    # Celery's results backend is the Airflow database
+    [(stored,)] = _query(f"{prod['db']}_airflow", "select count(*) from celery_taskmeta where status = 'SUCCESS'")
+    assert stored > 0
 
 
 def test_warehouse_and_marts_in_postgres(prod) -> None:
