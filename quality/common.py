@@ -46,6 +46,7 @@ FINGERPRINT_COLS = (
     QUANTITY_COL,
     PRICE_COL,
     ORDER_COL,
+    "request_id",  # feedback: the served list it answers (null for every other source)
 )
 """An event already loaded by an earlier batch has the same values in these columns."""
 STATUS_REASON_MAX = 2000

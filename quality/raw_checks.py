@@ -50,7 +50,8 @@ def load_raw_events(wh: Warehouse, batch_id: str) -> pd.DataFrame:
     """The batch's raw.events rows plus ``duplicate_of_batch_id``.
 
     ``duplicate_of_batch_id`` names an earlier loaded batch that already holds an event with the
-    same values (source, user, item, type, time, session, quantity, price, order); null otherwise.
+    same values (source, user, item, type, time, session, quantity, price, order, request id);
+    null otherwise.
     Earlier = ingested before this batch. The comparison is limited to the batch's event-time span.
     """
     columns = table_columns(wh, "raw", "events")

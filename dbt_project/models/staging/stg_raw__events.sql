@@ -76,18 +76,24 @@ kept as (
 
 keyed as (
 
-    -- the dedup key: same user, item, type, time, order, quantity, price
+    -- the dedup key: same user, item, type, time, order, quantity, price,
+    -- and for feedback the served list it answers (two lists shown in the
+    -- same second are two interactions); events without one keep their key
+    {%- set event_key = [
+        'user_id',
+        'item_id',
+        'event_type',
+        'event_at',
+        'order_id',
+        decimal_text('quantity'),
+        decimal_text('price_amount'),
+    ] %}
     select
         *,
-        {{ hash_key([
-            'user_id',
-            'item_id',
-            'event_type',
-            'event_at',
-            'order_id',
-            decimal_text('quantity'),
-            decimal_text('price_amount'),
-        ]) }} as event_id
+        case
+            when request_id is null then {{ hash_key(event_key) }}
+            else {{ hash_key(event_key + ['request_id']) }}
+        end as event_id
     from kept
 
 ),
