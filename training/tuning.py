@@ -33,7 +33,7 @@ import pandas as pd
 from recops.core.constants import EVENT_AT_COL
 from recops.core.settings import Settings
 from recops.training.dataset import FeatureFetcher, TrainingDataError, feature_columns
-from recops.training.evaluation import evaluate, protocol_split
+from recops.training.evaluation import Split, evaluate, protocol_split
 from recops.training.events import TimeLike, check_interactions, to_timestamp
 from recops.training.ranker import RankerParams, train_ranker
 from recops.training.train import (
@@ -75,6 +75,17 @@ class Fold:
 
     cutoff: pd.Timestamp
     end: pd.Timestamp
+
+    @property
+    def window_days(self) -> int:
+        return (self.end - self.cutoff).days
+
+    def split(self, interactions: pd.DataFrame) -> Split:
+        """The fold's protocol-v1 split (closed window); an error if nobody is evaluated."""
+        split = protocol_split(interactions, self.cutoff, self.window_days)
+        if not len(split.users):
+            raise TuningError(f"fold {self.as_dict()}: no evaluated users")
+        return split
 
     def as_dict(self) -> dict[str, str]:
         return {"cutoff": self.cutoff.date().isoformat(), "end": self.end.date().isoformat()}
@@ -152,16 +163,13 @@ class TrialLog:
 
 
 def retriever_alone(
-    settings: Settings, name: str, interactions: pd.DataFrame, items: pd.DataFrame | None, folds: Sequence[Fold]
+    settings: Settings, name: str, splits: Sequence[Split], items: pd.DataFrame | None
 ) -> list[float]:
-    """NDCG@k of retriever ``name`` alone (its own top k) on each fold."""
+    """NDCG@k of retriever ``name`` alone (its own top k) on each fold's split."""
     cfg = TrainConfig.from_settings(settings.model_copy(update={"retrievers": (name,)}))
     metric = f"ndcg@{cfg.k}"
     scores = []
-    for fold in folds:
-        split = protocol_split(interactions, fold.cutoff, (fold.end - fold.cutoff).days)
-        if not len(split.users):
-            raise TuningError(f"fold {fold.as_dict()}: no evaluated users")
+    for split in splits:
         retriever = cfg.make_retrievers()[0].fit(split.history, items, split.cutoff)
         scores.append(evaluate(retriever.recommend(split.users, cfg.k), split, cfg.k)[metric])
     return scores
@@ -179,13 +187,14 @@ def tune_retrievers(
     """Stage 1 (module docstring): the best grid point of each enabled retriever."""
     chosen: dict[str, Any] = {}
     metric = f"ndcg@{settings.k}"
+    splits = [fold.split(interactions) for fold in folds]  # once: every trial reads the same ones
     for name, values in grids.items():
         if name not in settings.retrievers:
             continue
         best: tuple[float, dict] | None = None
         current = {n: getattr(settings, n) for n in values}
         for combo in [current, *(c for c in grid(values) if c != current)]:
-            scores = retriever_alone(settings.model_copy(update=combo), name, interactions, items, folds)
+            scores = retriever_alone(settings.model_copy(update=combo), name, splits, items)
             mean = float(np.mean(scores))
             if trials is not None:
                 trials.trial(name, combo, scores, metric)
@@ -219,7 +228,7 @@ def fold_data(
     out = []
     for fold in folds:
         cfg = TrainConfig.from_settings(settings).model_copy(
-            update={"evaluation_window_days": (fold.end - fold.cutoff).days}
+            update={"evaluation_window_days": fold.window_days}
         )
         try:
             frame = build_training_set(cfg, interactions, items, fold.cutoff, fetch_features)

@@ -109,7 +109,7 @@ def start_airflow(settings: Settings, *, timeout_s: float = 240.0) -> AirflowPro
     except BaseException:
         stop_airflow(running)
         raise
-    workers = settings.celery_workers if settings.airflow_executor == "CeleryExecutor" else 0
+    workers = settings.celery_workers if CELERY_WORKER in running.procs else 0
     running.endpoint_file.write_text(json.dumps({
         "url": url, "username": ADMIN_USER, "password": password,
         "executor": settings.airflow_executor, "celery_workers": workers,
