@@ -37,7 +37,6 @@ from recops.training.events import (
     PURCHASE,
     TimeLike,
     before,
-    between,
     catalogue_first_seen,
     check_interactions,
     make_index,
@@ -409,91 +408,3 @@ def attach_store_features(
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """Every column that is not a key, label or bookkeeping column, in frame order."""
     return [c for c in frame.columns if c not in META_COLS]
-
-
-def shown_not_taken(
-    impressions: pd.DataFrame | None, interactions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
-) -> pd.DataFrame | None:
-    """(user_id, item_id) pairs served to the user within ``[start, end)`` that the user neither
-    clicked nor bought there: the explicit negatives of the label window."""
-    if impressions is None or impressions.empty:
-        return None
-    shown = impressions[(impressions["served_at"] >= start) & (impressions["served_at"] < end)]
-    taken = between(interactions, start, end)
-    taken = taken[taken[EVENT_TYPE_COL].isin(("click", "add_to_cart", PURCHASE))]
-    merged = shown[[USER_COL, ITEM_COL]].drop_duplicates().merge(
-        taken[[USER_COL, ITEM_COL]].drop_duplicates(), how="left", indicator=True
-    )
-    return merged.loc[merged["_merge"] == "left_only", [USER_COL, ITEM_COL]]
-
-
-def _window_frame(
-    interactions: pd.DataFrame,
-    items: pd.DataFrame | None,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-    n_candidates: int,
-    retriever_factory: RetrieverFactory,
-    impressions: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Candidates (plus shown-but-not-taken items), derived features and labels of one label
-    window ``[start, end)``."""
-    history_buyers = purchases(before(interactions, start))[USER_COL].unique()
-    bought = purchases(between(interactions, start, end))
-    users = np.sort(np.intersect1d(bought[USER_COL].unique(), history_buyers))
-    if len(users) == 0:
-        return pd.DataFrame()
-    retrievers = [r.fit(interactions, items, start) for r in retriever_factory()]
-    stats = HistoryStats.fit(interactions, items, start)
-    negatives = shown_not_taken(impressions, interactions, start, end)
-    frame = candidate_frame(retrievers, stats, users, n_candidates, start, extra_pairs=negatives)
-    counts = bought.groupby([USER_COL, ITEM_COL]).size().rename("label_count").reset_index()
-    frame = frame.merge(counts, on=[USER_COL, ITEM_COL], how="left")
-    frame[LABEL_COL] = relevance(frame.pop("label_count").fillna(0))
-    return frame
-
-
-def build_training_frame(
-    interactions: pd.DataFrame,
-    items: pd.DataFrame | None,
-    cutoff: TimeLike,
-    *,
-    label_window_days: int,
-    label_windows: int,
-    n_candidates: int,
-    retriever_factory: RetrieverFactory,
-    fetch_features: FeatureFetcher | None = None,
-    impressions: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """The learning-to-rank frame of ``label_windows`` windows before ``cutoff`` (module doc).
-    ``impressions`` (user_id, item_id, served_at: the served-list log) add the items a user was
-    shown in a window but neither clicked nor bought there, as explicit negatives.
-
-    Columns: user_id, item_id, event_timestamp, <retriever>_score/_rank, n_retrievers, the derived
-    features, the store features, label, window, query_id (one per user and window). Query groups
-    without a positive are dropped. Rows sorted by query_id then item_id."""
-    if label_windows < 1 or label_window_days < 1:
-        raise TrainingDataError("label_windows and label_window_days must be >= 1")
-    interactions = check_interactions(interactions)
-    cutoff = to_timestamp(cutoff)
-    length = pd.Timedelta(days=label_window_days)
-    frames = []
-    for window in range(label_windows):
-        end = cutoff - window * length
-        frame = _window_frame(
-            interactions, items, end - length, end, n_candidates, retriever_factory, impressions
-        )
-        if not frame.empty:
-            frames.append(frame.assign(**{WINDOW_COL: window}))
-    if not frames:
-        raise TrainingDataError(f"no label window before {cutoff:%Y-%m-%d} has a query")
-    frame = pd.concat(frames, ignore_index=True)
-    positive = frame.groupby([WINDOW_COL, USER_COL])[LABEL_COL].transform("max") > 0
-    frame = frame[positive.to_numpy()]
-    if frame.empty:
-        raise TrainingDataError(
-            "no query group has a positive: the retrievers found no bought item"
-        )
-    frame = attach_store_features(frame.reset_index(drop=True), fetch_features)
-    frame[QUERY_COL] = frame.groupby([TIMESTAMP_COL, USER_COL], sort=True).ngroup().astype(np.int64)
-    return frame.sort_values([QUERY_COL, ITEM_COL], kind="mergesort", ignore_index=True)

@@ -103,12 +103,17 @@ def _check_frame(frame: pd.DataFrame, feature_cols: Sequence[str], need: Sequenc
         raise RankerError(f"frame lacks columns {missing}")
 
 
-def _dataset(frame: pd.DataFrame, feature_cols: Sequence[str], reference=None) -> lgb.Dataset:
-    groups = frame.groupby(QUERY_COL, sort=False).size().to_numpy()
+def _dataset(frame: pd.DataFrame, rows: np.ndarray, feature_cols: Sequence[str], reference=None) -> lgb.Dataset:
+    """The LightGBM dataset of ``frame``'s ``rows`` (a boolean mask), filled one feature column at
+    a time: the only full-size copy is the float matrix LightGBM reads."""
+    matrix = np.empty((int(rows.sum()), len(feature_cols)), dtype=np.float64)
+    for j, col in enumerate(feature_cols):
+        matrix[:, j] = frame[col].to_numpy(dtype=np.float64)[rows]
+    groups = frame[QUERY_COL].to_numpy()[rows]
     return lgb.Dataset(
-        frame[list(feature_cols)].to_numpy(dtype=np.float64),
-        label=frame[LABEL_COL].to_numpy(),
-        group=groups,
+        matrix,
+        label=frame[LABEL_COL].to_numpy()[rows],
+        group=pd.Series(groups).groupby(groups, sort=False).size().to_numpy(),
         feature_name=list(feature_cols),
         reference=reference,
         free_raw_data=False,
@@ -132,18 +137,20 @@ def train_ranker(
     labels = frame[LABEL_COL].to_numpy()
     if labels.min() < 0 or labels.max() >= len(params.label_gain):
         raise RankerError(f"labels must lie in [0, {len(params.label_gain) - 1}]")
-    frame = frame.sort_values([QUERY_COL, ITEM_COL], kind="mergesort", ignore_index=True)
+    keys = frame[[QUERY_COL, ITEM_COL]]
+    if not keys.equals(keys.sort_values([QUERY_COL, ITEM_COL], kind="mergesort")):  # a training-set file is sorted
+        frame = frame.sort_values([QUERY_COL, ITEM_COL], kind="mergesort")
     valid = frame[USER_COL].isin(
         validation_users(frame[USER_COL].to_numpy(), params.valid_fraction, seed)
-    )
+    ).to_numpy()
     if params.backend == "dask":
         from recops.training.distributed import train_ranker_dask
 
         return train_ranker_dask(frame[~valid], frame[valid], feature_cols, params, seed)
-    train_set = _dataset(frame[~valid], feature_cols)
+    train_set = _dataset(frame, ~valid, feature_cols)
     lgb_params = params.lgb_params(seed)
     if valid.any():
-        valid_set = _dataset(frame[valid], feature_cols, reference=train_set)
+        valid_set = _dataset(frame, valid, feature_cols, reference=train_set)
         booster = lgb.train(
             lgb_params,
             train_set,

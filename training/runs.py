@@ -12,15 +12,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from recops.core.constants import CHAMPION_ALIAS, FEATURE_SERVICE
 from recops.core.feature_store import get_store, historical_features
 from recops.core.marts import interactions_and_items, served_impressions
 from recops.core.settings import Settings
 from recops.training.dataset import FeatureFetcher
-from recops.training.train import TrainConfig, build_training_set, train_from_training_set
+from recops.training.train import TrainConfig, iter_training_set, train_from_training_set
 from recops.training.tuned import honest_at, with_tuned_settings
+from recops.training.windows import write_partitions
 
 TRAINING_SET_FILE = "training_set.parquet"
 EVALUATION_FILE = "evaluation.json"
@@ -41,21 +40,15 @@ def feature_fetcher(settings: Settings) -> FeatureFetcher:
 
 
 def training_set_file(settings: Settings, *, cutoff: date, run_id: str) -> dict[str, Any]:
-    """Build the point-in-time training set (candidates, labels, Feast features) to a Parquet file."""
+    """Build the point-in-time training set (candidates, labels, Feast features) into a Parquet
+    file, one partition of users at a time (``RECOPS_TRAINING_PARTITION_USERS``)."""
     interactions, items = interactions_and_items(settings)
     cfg = TrainConfig.from_settings(with_tuned_settings(settings)[0])
     impressions = served_impressions(settings)
-    frame = build_training_set(cfg, interactions, items, cutoff, feature_fetcher(settings), impressions)
     out = run_dir(settings, run_id) / TRAINING_SET_FILE
-    frame.to_parquet(out, index=False)
-    return {
-        "path": str(out),
-        "run_id": run_id,
-        "cutoff": cutoff.isoformat(),
-        "rows": int(len(frame)),
-        "queries": int(frame["query_id"].nunique()) if len(frame) else 0,
-        "positives": int((frame["label"] > 0).sum()) if len(frame) else 0,
-    }
+    parts = iter_training_set(cfg, interactions, items, cutoff, feature_fetcher(settings), impressions)
+    counts = write_partitions(parts, out)
+    return {"path": str(out), "run_id": run_id, "cutoff": cutoff.isoformat(), **counts}
 
 
 def train_run(settings: Settings, *, training_set: Path, cutoff: date, run_id: str) -> dict[str, Any]:
@@ -65,14 +58,12 @@ def train_run(settings: Settings, *, training_set: Path, cutoff: date, run_id: s
     tuned, tuning = with_tuned_settings(settings)
     cfg = TrainConfig.from_settings(tuned)
     out_dir = run_dir(settings, run_id)
-    frame = pd.read_parquet(training_set)
     report = train_from_training_set(
-        cfg, frame, interactions, items, cutoff, feature_fetcher(settings), out_dir=out_dir
+        cfg, training_set, interactions, items, cutoff, feature_fetcher(settings), out_dir=out_dir
     )
+    counts = report["row_counts"]
     report["training_set"] = {
-        "rows": int(len(frame)),
-        "queries": int(frame["query_id"].nunique()),
-        "positives": int((frame["label"] > 0).sum()),
+        "rows": counts["training_rows"], "queries": counts["training_queries"], "positives": counts["training_positives"],
     }
     if tuning is not None:  # which tuned settings, and whether their folds closed before this cutoff
         report["tuning"] = tuning | {"closed_before_cutoff": honest_at(tuning, cutoff)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,6 @@ from recops.training.dataset import (
     FeatureFetcher,
     HistoryStats,
     attach_store_features,
-    build_training_frame,
     candidate_frame,
     feature_columns,
 )
@@ -39,6 +38,7 @@ from recops.training.retrievers import (
     Popularity,
     Retriever,
 )
+from recops.training.windows import iter_training_partitions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ __all__ = [
     "TrainResult",
     "build_holdout",
     "build_training_set",
+    "iter_training_set",
     "evaluate_booster",
     "fit_serving_bundle",
     "rank_candidates",
@@ -76,6 +77,7 @@ class TrainConfig(BaseModel):
     ranker: RankerParams
     retrievers: RetrieverConfig
     evaluation_window_days: int | None = Field(default=None, ge=1)  # None: open test window
+    partition_users: int = Field(default=5_000, ge=1)  # users per training-set partition
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> TrainConfig:
@@ -91,6 +93,7 @@ class TrainConfig(BaseModel):
             "ranker": RankerParams.from_settings(settings),
             "retrievers": RetrieverConfig.from_settings(settings),
             "evaluation_window_days": settings.evaluation_window_days,
+            "partition_users": settings.training_partition_users,
         }
         return cls(**(values | overrides))
 
@@ -203,17 +206,18 @@ def evaluate_booster(
     )
 
 
-def build_training_set(
+def iter_training_set(
     cfg: TrainConfig,
     interactions: pd.DataFrame,
     items: pd.DataFrame | None,
     cutoff: TimeLike,
     fetch_features: FeatureFetcher | None = None,
     impressions: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """The point-in-time training frame of ``cfg.label_windows`` windows before ``cutoff``
-    (``impressions``: the served-list log, for explicit negatives)."""
-    return build_training_frame(
+) -> Iterator[pd.DataFrame]:
+    """The point-in-time training frame of ``cfg.label_windows`` windows before ``cutoff``, in
+    partitions of at most ``cfg.partition_users`` queries, in query order (``impressions``: the
+    served-list log, for explicit negatives)."""
+    return iter_training_partitions(
         interactions,
         items,
         cutoff,
@@ -223,19 +227,48 @@ def build_training_set(
         retriever_factory=cfg.make_retrievers,
         fetch_features=fetch_features,
         impressions=impressions,
+        partition_users=cfg.partition_users,
     )
+
+
+def build_training_set(
+    cfg: TrainConfig,
+    interactions: pd.DataFrame,
+    items: pd.DataFrame | None,
+    cutoff: TimeLike,
+    fetch_features: FeatureFetcher | None = None,
+    impressions: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The whole training frame of :func:`iter_training_set` (the same whatever the partition size)."""
+    parts = iter_training_set(cfg, interactions, items, cutoff, fetch_features, impressions)
+    return pd.concat(list(parts), ignore_index=True)
+
+
+def _fit_ranker(cfg: TrainConfig, training_set: pd.DataFrame | Path) -> tuple[lgb.Booster, list[str], dict[str, int]]:
+    """The ranker, its feature columns and the training set's counts. A training set given as a
+    Parquet path is read here and released on return, before the holdout is built."""
+    frame = pd.read_parquet(training_set) if isinstance(training_set, Path) else training_set
+    feature_cols = feature_columns(frame)
+    counts = {
+        "training_rows": len(frame),
+        "training_queries": int(frame[QUERY_COL].nunique()),
+        "training_positives": int((frame[LABEL_COL] > 0).sum()),
+        "training_users": int(frame[USER_COL].nunique()),
+    }
+    return train_ranker(frame, feature_cols, cfg.ranker, cfg.seed), feature_cols, counts
 
 
 def train_on_frame(
     cfg: TrainConfig,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Path,
     interactions: pd.DataFrame,
     items: pd.DataFrame | None,
     cutoff: TimeLike,
     fetch_features: FeatureFetcher | None = None,
 ) -> TrainResult:
-    """Train the ranker on a training frame, then evaluate it and each retriever on protocol v1
-    at ``cutoff``: retrievers refitted on history < cutoff, features at event_timestamp = cutoff."""
+    """Train the ranker on a training frame (or its Parquet file), then evaluate it and each
+    retriever on protocol v1 at ``cutoff``: retrievers refitted on history < cutoff, features at
+    event_timestamp = cutoff."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -247,18 +280,14 @@ def train_on_frame(
 
     interactions = check_interactions(interactions)
     cutoff = to_timestamp(cutoff)
-    feature_cols = feature_columns(frame)
-    booster = train_ranker(frame, feature_cols, cfg.ranker, cfg.seed)
+    booster, feature_cols, training_counts = _fit_ranker(cfg, frame)
     lap("train_ranker_s")
     holdout = build_holdout(cfg, interactions, items, cutoff, fetch_features)
     lap("build_holdout_s")
     comparison = evaluate_booster(booster, feature_cols, holdout, cfg)
     lap("evaluate_s")
     row_counts = {
-        "training_rows": len(frame),
-        "training_queries": int(frame[QUERY_COL].nunique()),
-        "training_positives": int((frame[LABEL_COL] > 0).sum()),
-        "training_users": int(frame[USER_COL].nunique()),
+        **training_counts,
         "history_events": len(holdout.split.history),
         "eval_users": len(holdout.split.users),
         "cold_users": len(holdout.split.cold_users),
@@ -306,7 +335,7 @@ def train_and_evaluate(
 
 def train_from_training_set(
     cfg: TrainConfig,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Path,
     interactions: pd.DataFrame,
     items: pd.DataFrame | None,
     cutoff: TimeLike,

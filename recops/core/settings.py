@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     curve_max_k: int = Field(default=20, ge=1, le=100, description="Largest K of the metric-by-K curves.")
     seed: int = 42
     evaluation_window_days: int | None = Field(default=None, ge=1, le=365, description="Protocol v1 test window (days); empty: open.")
+    training_partition_users: int = Field(
+        default=5_000, ge=100, description="Users per partition of the training-set assembly (bounds its memory)."
+    )
 
     # --- tuning (`recops tune`; training/tuning.py) -----------------------------------------
     tuning_folds: int = Field(default=2, ge=1, le=8, description="Closed folds before the cutoff.")

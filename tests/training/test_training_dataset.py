@@ -13,11 +13,11 @@ from recops.training.dataset import (
     TrainingDataError,
     attach_store_features,
     build_candidates,
-    build_training_frame,
     feature_columns,
     relevance,
 )
 from recops.training.retrievers import Repeat, Retriever
+from recops.training.windows import build_training_frame, iter_training_partitions, write_partitions
 
 
 class Fixed(Retriever):
@@ -136,6 +136,49 @@ def built(shop, make_config, feature_fetcher):
         fetch_features=fetch,
     )
     return cutoff, frame, seen
+
+
+def test_partitions_give_the_same_frame_and_file(built, shop, make_config, feature_fetcher, tmp_path):
+    """Assembled 7 users at a time (each partition with its own feature fetch), streamed to
+    Parquet: the same frame, row for row, as in one piece."""
+    cutoff, frame, _ = built
+    fetched = []
+
+    def fetch(entity_df):
+        fetched.append(len(entity_df))
+        return feature_fetcher(entity_df)
+
+    parts = list(iter_training_partitions(
+        shop.interactions, shop.items, cutoff, label_window_days=28, label_windows=2, n_candidates=15,
+        retriever_factory=make_config().make_retrievers, fetch_features=fetch, partition_users=7,
+    ))
+    assert len(parts) >= max(3, frame["query_id"].nunique() / 7) and len(fetched) == len(parts)
+    assert max(part["query_id"].nunique() for part in parts) <= 7
+    assert sum(fetched) == len(frame)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), frame)
+
+    path = tmp_path / "training_set.parquet"
+    counts = write_partitions(iter(parts), path)
+    assert counts == {
+        "rows": len(frame), "queries": frame["query_id"].nunique(),
+        "positives": int((frame["label"] > 0).sum()), "partitions": len(parts),
+    }
+    pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
+
+
+def test_a_failed_build_leaves_no_training_set_file(built, tmp_path):
+    _, frame, _ = built
+
+    def parts():
+        yield frame.iloc[:10]
+        raise TrainingDataError("no query group has a positive")
+
+    with pytest.raises(TrainingDataError, match="no query group"):
+        write_partitions(parts(), tmp_path / "training_set.parquet")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TrainingDataError, match="other columns"):
+        write_partitions(iter([frame.iloc[:10], frame.iloc[10:20].drop(columns="label")]), tmp_path / "t.parquet")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_windows_queries_and_positives(built):
