@@ -30,7 +30,7 @@ from recops.core.constants import (
     PREVIOUS_ALIAS,
     USER_COL,
 )
-from recops.core.feature_store import get_store, online_features_bulk, publish_online
+from recops.core.feature_store import get_store, online_features_bulk, pair_keys, publish_online
 from recops.core.marts import items_catalogue
 from recops.core.registry import BUNDLE_SHA_TAG, alias_version, booster_file, verified_artifact
 from recops.core.servable import NO_ITEM, ServingMeta, UserCandidates
@@ -187,8 +187,10 @@ def publish_version(settings: Settings, version: str, *, store: CandidateStore |
     meta = serving_meta(bundle, version, feature_names, catalogue, len(users))
     positions = meta.item_positions()
 
+    pairs = pair_keys(settings)  # most candidates were never touched by their user: not read
+
     def fetch(entity_df: pd.DataFrame) -> pd.DataFrame:
-        return online_features_bulk(features, entity_df)
+        return online_features_bulk(features, entity_df, pairs=pairs)
 
     written = store.write_users(version, user_records(bundle, feature_names, users, positions, fetch))
     store.write_meta(meta)

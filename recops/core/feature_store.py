@@ -290,17 +290,31 @@ def online_features(store, user_id: str, item_ids: list[str]) -> pd.DataFrame:
 ONLINE_BATCH = 20_000
 
 
-def online_features_bulk(store: FeatureStore, entity_df: pd.DataFrame) -> pd.DataFrame:
+def pair_keys(settings: Settings) -> pd.DataFrame:
+    """Every (user_id, item_id) of the user-item mart, the source of the only pair-keyed view: a
+    pair outside it has no row in the online store either."""
+    with Warehouse(settings, read_only=settings.profile == "embedded") as wh:
+        return wh.query_df(
+            f"select distinct {USER_COL}, {ITEM_COL} from {settings.mart_schema}.ml_user_item_features"
+        ).astype(str)
+
+
+def online_features_bulk(
+    store: FeatureStore, entity_df: pd.DataFrame, *, pairs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Online ``ranker_v1`` features of many (user_id, item_id) rows: the rows' keys plus one
     column per feature (``<view>__<feature>``), in the input's order. Each view is read once per
     distinct key of its own (a user's features once for all their candidates, an item's once for
-    all users), in batches, and joined back."""
+    all users), in batches, and joined back. ``pairs`` (:func:`pair_keys`): a pair-keyed view is
+    read only for these pairs; the others come back null, as the store answers for them."""
     keys = entity_df[[USER_COL, ITEM_COL]].astype(str).reset_index(drop=True)
     if keys.empty:
         return keys
     out = keys
     for view, join_keys, features in service_views(store):
         unique = keys[join_keys].drop_duplicates().reset_index(drop=True)
+        if pairs is not None and set(join_keys) == {USER_COL, ITEM_COL}:
+            unique = unique.merge(pairs, on=join_keys)
         parts = []
         for start in range(0, len(unique), ONLINE_BATCH):
             rows = unique.iloc[start : start + ONLINE_BATCH].to_dict("records")
@@ -308,7 +322,10 @@ def online_features_bulk(store: FeatureStore, entity_df: pd.DataFrame) -> pd.Dat
                 features=[f"{view}:{f}" for f in features], entity_rows=rows, full_feature_names=True
             )
             parts.append(pd.DataFrame(resp.to_dict()).drop(columns=join_keys, errors="ignore"))
-        values = pd.concat([unique, pd.concat(parts, ignore_index=True)], axis=1)
+        if parts:
+            values = pd.concat([unique, pd.concat(parts, ignore_index=True)], axis=1)
+        else:  # no key of this view can have a row
+            values = unique.assign(**{f"{view}__{f}": float("nan") for f in features})
         out = out.merge(values, on=join_keys, how="left", validate="many_to_one")
     return out
 

@@ -182,6 +182,33 @@ def test_online_scores_equal_the_offline_evaluation_path(api, shop_home, buyers)
         np.testing.assert_allclose([r["score"] for r in body["items"]], expected["score"], rtol=0, atol=1e-6)
 
 
+def test_publishing_reads_only_mart_pairs_and_gets_the_same_features(shop_home, buyers) -> None:
+    """Publishing reads the user-item view only for the pairs its mart holds (most candidates were
+    never touched by their user): the same features as reading every candidate pair."""
+    import tempfile
+    from pathlib import Path
+
+    from recops.core.feature_store import get_store, online_features_bulk, pair_keys
+    from recops.core.privacy import pseudonymise
+    from recops.training.dataset import attach_store_features, candidate_frame
+    from recops.training.publish import load_bundle
+
+    settings = shop_home.settings
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = load_bundle(settings, "1", Path(tmp))
+    keys = [pseudonymise(u, settings.user_salt) for u in buyers[:40]]
+    frame = candidate_frame(bundle.retrievers, bundle.stats, keys, bundle.n_candidates)
+    store, pairs = get_store(settings), pair_keys(settings)
+    candidates = frame[["user_id", "item_id"]].astype(str).drop_duplicates()
+    in_mart = candidates.merge(pairs, on=["user_id", "item_id"])
+    assert 0 < len(in_mart) < len(candidates) / 2  # what publishing skips
+    every = attach_store_features(frame, lambda rows: online_features_bulk(store, rows))
+    limited = attach_store_features(frame, lambda rows: online_features_bulk(store, rows, pairs=pairs))
+    pd.testing.assert_frame_equal(limited, every)
+    pair_cols = [c for c in every.columns if c.startswith("user_item_features__")]
+    assert pair_cols and every["user_item_features__count_purchases"].notna().sum() == len(in_mart)
+
+
 def test_metrics_in_prometheus_text_format(api, buyers) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
