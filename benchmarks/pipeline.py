@@ -6,8 +6,12 @@ Runs the same stage functions the ``recops_pipeline`` tasks call, each in a fres
     python benchmarks/pipeline.py --events 100000        # synthetic shop of ~100k events
     python benchmarks/pipeline.py --source online_retail --data PATH --cutoff 2010-11-01
     python benchmarks/pipeline.py --quick                # small synthetic shop (CI)
+    python benchmarks/pipeline.py --events 1000000 --json  # only the JSON document on stdout
+    RECOPS_PROFILE=production RECOPS_POSTGRES_DB=recops_bench python benchmarks/pipeline.py --events 1000000
 
-Prints a table and a JSON document (also written with --json-out).
+Prints a table and a JSON document (also written with --json-out). ``RECOPS_*`` variables apply
+to every stage (e.g. ``RECOPS_TRAINING_PARTITION_USERS``, ``RECOPS_TRAIN_BACKEND``). Peak RSS is
+per stage: its own process and, separately, the largest process it started (Dask workers).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import re
 import resource
 import tempfile
 import time
@@ -27,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 QUALITY_STAGES = {"validate_raw", "validate_marts", "validate_training_set"}
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|SALT|KEY|URI|URL", re.IGNORECASE)
 
 
 def _child(stage: str, kwargs: dict[str, Any], home: str, queue: mp.Queue) -> None:
@@ -46,7 +52,9 @@ def _child(stage: str, kwargs: dict[str, Any], home: str, queue: mp.Queue) -> No
         out, error = None, f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"stage": stage, "wall_s": wall, "peak_mb": peak_mb, "result": out, "error": error})
+    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    queue.put({"stage": stage, "wall_s": wall, "peak_mb": peak_mb, "child_peak_mb": child_mb, "result": out,
+               "error": error})
 
 
 def run_stage(stage: str, kwargs: dict[str, Any], home: Path) -> dict[str, Any]:
@@ -73,6 +81,10 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
     from recops.ingestion.sources import newest_event_in_source
 
     rows: list[dict[str, Any]] = []
+    from recops.app.airflow_runtime import create_production_databases
+    from recops.core.settings import Settings
+
+    create_production_databases(Settings(home=home))  # RECOPS_PROFILE=production: its databases, once
     if args.source == "events":
         shop = home / "shop"
         rows.append(run_stage("generate", {"out": str(shop), **shop_size(args.events)}, home))
@@ -105,15 +117,23 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _brief(result: Any) -> Any:
+    """A stage's returned dict without long lists (metric curves, per-retriever tables)."""
+    if not isinstance(result, dict):
+        return result
+    return {k: v for k, v in result.items() if not isinstance(v, list) or len(v) <= 20}
+
+
 def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
     total = sum(r["wall_s"] for r in rows if r["stage"] != "generate")
     quality = sum(r["wall_s"] for r in rows if r["stage"] in QUALITY_STAGES)
     ranker = next((r["result"]["metrics"]["ranker"] for r in rows if r["stage"] == "train_evaluate"), {})
     return {
         **meta,
-        "stages": [{"stage": r["stage"], "wall_s": round(r["wall_s"], 2), "peak_mb": round(r["peak_mb"], 1)} for r in rows],
+        "stages": [{"stage": r["stage"], "wall_s": round(r["wall_s"], 2), "peak_mb": round(r["peak_mb"], 1),
+                    "child_peak_mb": round(r["child_peak_mb"], 1), "result": _brief(r["result"])} for r in rows],
         "pipeline_wall_s": round(total, 2),
-        "pipeline_peak_mb": round(max((r["peak_mb"] for r in rows), default=0.0), 1),
+        "pipeline_peak_mb": round(max((max(r["peak_mb"], r["child_peak_mb"]) for r in rows), default=0.0), 1),
         "quality_wall_s": round(quality, 2),
         "quality_share": round(quality / total, 4) if total else None,
         "ranker": ranker,
@@ -127,6 +147,7 @@ def main() -> None:
     parser.add_argument("--data", help="Input file/folder for --source online_retail/movielens.")
     parser.add_argument("--cutoff", help="Evaluation cutoff (YYYY-MM-DD).")
     parser.add_argument("--quick", action="store_true", help="A small synthetic shop (~15k events).")
+    parser.add_argument("--json", action="store_true", help="Print only the JSON document (table on stderr).")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary RECOPS_HOME.")
     args = parser.parse_args()
@@ -139,16 +160,19 @@ def main() -> None:
     with console.status(f"benchmarking the pipeline in {home} ..."):
         rows = benchmark(args, home)
     meta = {"source": args.source, "events": args.events if args.source == "events" else None,
-            "data": args.data, "cutoff": args.cutoff, "cpu_count": os.cpu_count()}
+            "data": args.data, "cutoff": args.cutoff, "cpu_count": os.cpu_count(),
+            "settings": {k: v for k, v in sorted(os.environ.items())  # the RECOPS_ variables in force, no secrets
+                         if k.startswith("RECOPS_") and not SECRET_NAME.search(k)}}
     result = report(rows, meta)
     table = Table(title=f"recops pipeline benchmark ({args.source}{'' if args.data else f', {args.events:,} events'})")
-    for col in ("stage", "wall s", "peak MB"):
+    for col in ("stage", "wall s", "peak MB", "child peak MB"):
         table.add_column(col, justify="right" if col != "stage" else "left")
     for r in result["stages"]:
-        table.add_row(r["stage"], f"{r['wall_s']:.2f}", f"{r['peak_mb']:.0f}")
-    table.add_row("total (without generate)", f"{result['pipeline_wall_s']:.2f}", f"{result['pipeline_peak_mb']:.0f}")
-    Console().print(table)
-    print(f"quality checks: {result['quality_wall_s']:.2f} s = {100 * (result['quality_share'] or 0):.1f}% of the pipeline")
+        table.add_row(r["stage"], f"{r['wall_s']:.2f}", f"{r['peak_mb']:.0f}", f"{r['child_peak_mb']:.0f}")
+    table.add_row("total (without generate)", f"{result['pipeline_wall_s']:.2f}", f"{result['pipeline_peak_mb']:.0f}", "")
+    out = Console(stderr=args.json)
+    out.print(table)
+    out.print(f"quality checks: {result['quality_wall_s']:.2f} s = {100 * (result['quality_share'] or 0):.1f}% of the pipeline")
     print(json.dumps(result, indent=2, default=str))
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2, default=str))
