@@ -7,6 +7,7 @@ Runs the same stage functions the ``recops_pipeline`` tasks call, each in a fres
     python benchmarks/pipeline.py --source online_retail --data PATH --cutoff 2010-11-01
     python benchmarks/pipeline.py --quick                # small synthetic shop (CI)
     python benchmarks/pipeline.py --events 1000000 --json  # only the JSON document on stdout
+    python benchmarks/pipeline.py --events 10000000 --until training_set  # the stages up to it
     RECOPS_PROFILE=production RECOPS_POSTGRES_DB=recops_bench python benchmarks/pipeline.py --events 1000000
 
 Prints a table and a JSON document (also written with --json-out). ``RECOPS_*`` variables apply
@@ -17,6 +18,7 @@ per stage: its own process and, separately, the largest process it started (Dask
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -32,6 +34,8 @@ from rich.console import Console
 from rich.table import Table
 
 QUALITY_STAGES = {"validate_raw", "validate_marts", "validate_training_set"}
+STAGES = ("ingest", "validate_raw", "dbt_build", "validate_marts", "features", "training_set",
+          "validate_training_set", "train_evaluate", "register", "promotion_gate", "publish_online")
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|SALT|KEY|URI|URL", re.IGNORECASE)
 
 
@@ -77,13 +81,12 @@ def shop_size(events: int) -> dict[str, int]:
 
 
 def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
+    from recops.app.airflow_runtime import create_production_databases
     from recops.core.constants import Source
+    from recops.core.settings import Settings
     from recops.ingestion.sources import newest_event_in_source
 
     rows: list[dict[str, Any]] = []
-    from recops.app.airflow_runtime import create_production_databases
-    from recops.core.settings import Settings
-
     create_production_databases(Settings(home=home))  # RECOPS_PROFILE=production: its databases, once
     if args.source == "events":
         shop = home / "shop"
@@ -98,10 +101,22 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
     def stage(name: str, fn: str, **kwargs: Any) -> Any:
         out = run_stage(name, {"_fn": fn, **kwargs}, home)
         rows.append(out)
+        if name == args.until:
+            raise _Until
         return out["result"]
 
+    with contextlib.suppress(_Until):
+        _stages(stage, args, data, catalog, run_id, end.isoformat())
+    return rows
+
+
+class _Until(Exception):
+    """The stage named by ``--until`` has run."""
+
+
+def _stages(stage: Any, args: argparse.Namespace, data: str, catalog: str | None, run_id: str, interval_end: str) -> None:
+    """The DAG's tasks in the DAG's order; ``stage(name, task function, **kwargs)`` runs one."""
     # the DAG's tasks in the DAG's order (dags/recops_pipeline.py), each in a fresh process
-    interval_end = end.isoformat()
     ingested = stage("ingest", "ingest", source=args.source, data_path=data, catalog_path=catalog)
     stage("validate_raw", "validate_raw", ingested=ingested, run_id=run_id, interval_end=interval_end)
     transformed = stage("dbt_build", "dbt_build", cutoff=args.cutoff, interval_end=interval_end)
@@ -114,7 +129,6 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
                       interval_start=None, interval_end=interval_end)
     stage("promotion_gate", "promotion_gate", candidate=candidate, auto_promote=True, run_id=run_id)
     stage("publish_online", "publish", interval_end=interval_end, interval_start=None)
-    return rows
 
 
 def _brief(result: Any) -> Any:
@@ -147,6 +161,7 @@ def main() -> None:
     parser.add_argument("--data", help="Input file/folder for --source online_retail/movielens.")
     parser.add_argument("--cutoff", help="Evaluation cutoff (YYYY-MM-DD).")
     parser.add_argument("--quick", action="store_true", help="A small synthetic shop (~15k events).")
+    parser.add_argument("--until", choices=STAGES, help="Stop after this stage (e.g. training_set).")
     parser.add_argument("--json", action="store_true", help="Print only the JSON document (table on stderr).")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary RECOPS_HOME.")
