@@ -22,6 +22,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import queue as queue_module
 import re
 import resource
 import tempfile
@@ -62,14 +63,23 @@ def _child(stage: str, kwargs: dict[str, Any], home: str, queue: mp.Queue) -> No
 
 
 def run_stage(stage: str, kwargs: dict[str, Any], home: Path) -> dict[str, Any]:
+    """Run one stage in a fresh process; its figures, and ``error`` when it failed or died."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(stage, kwargs, str(home), queue))
+    start = time.perf_counter()
     proc.start()
-    out = queue.get()
+    while True:
+        try:
+            out = queue.get(timeout=5)
+            break
+        except queue_module.Empty:
+            if not proc.is_alive():  # killed (e.g. by the kernel, out of memory) before it could report
+                out = {"stage": stage, "wall_s": time.perf_counter() - start, "peak_mb": None,
+                       "child_peak_mb": None, "result": None,
+                       "error": f"the stage's process died with exit code {proc.exitcode}"}
+                break
     proc.join()
-    if out["error"]:
-        raise RuntimeError(f"stage {stage} failed: {out['error']}")
     return out
 
 
@@ -91,6 +101,8 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
     if args.source == "events":
         shop = home / "shop"
         rows.append(run_stage("generate", {"out": str(shop), **shop_size(args.events)}, home))
+        if rows[-1]["error"]:
+            return rows
         data, catalog = str(shop / "events.parquet"), str(shop / "catalog.parquet")
     else:
         data, catalog = str(Path(args.data).resolve()), None
@@ -101,7 +113,7 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
     def stage(name: str, fn: str, **kwargs: Any) -> Any:
         out = run_stage(name, {"_fn": fn, **kwargs}, home)
         rows.append(out)
-        if name == args.until:
+        if out["error"] or name == args.until:
             raise _Until
         return out["result"]
 
@@ -111,7 +123,7 @@ def benchmark(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
 
 
 class _Until(Exception):
-    """The stage named by ``--until`` has run."""
+    """The stage named by ``--until`` has run, or a stage failed: the benchmark stops there."""
 
 
 def _stages(stage: Any, args: argparse.Namespace, data: str, catalog: str | None, run_id: str, interval_end: str) -> None:
@@ -138,16 +150,22 @@ def _brief(result: Any) -> Any:
     return {k: v for k, v in result.items() if not isinstance(v, list) or len(v) <= 20}
 
 
+def _mb(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
     total = sum(r["wall_s"] for r in rows if r["stage"] != "generate")
     quality = sum(r["wall_s"] for r in rows if r["stage"] in QUALITY_STAGES)
-    ranker = next((r["result"]["metrics"]["ranker"] for r in rows if r["stage"] == "train_evaluate"), {})
+    ranker = next((r["result"]["metrics"]["ranker"] for r in rows if r["stage"] == "train_evaluate" and r["result"]), {})
     return {
         **meta,
-        "stages": [{"stage": r["stage"], "wall_s": round(r["wall_s"], 2), "peak_mb": round(r["peak_mb"], 1),
-                    "child_peak_mb": round(r["child_peak_mb"], 1), "result": _brief(r["result"])} for r in rows],
+        "stages": [{"stage": r["stage"], "wall_s": round(r["wall_s"], 2), "peak_mb": _mb(r["peak_mb"]),
+                    "child_peak_mb": _mb(r["child_peak_mb"]), "result": _brief(r["result"]),
+                    **({"error": r["error"]} if r["error"] else {})} for r in rows],
+        "failed_stage": next((r["stage"] for r in rows if r["error"]), None),
         "pipeline_wall_s": round(total, 2),
-        "pipeline_peak_mb": round(max((max(r["peak_mb"], r["child_peak_mb"]) for r in rows), default=0.0), 1),
+        "pipeline_peak_mb": _mb(max((max(r["peak_mb"] or 0, r["child_peak_mb"] or 0) for r in rows), default=0.0)),
         "quality_wall_s": round(quality, 2),
         "quality_share": round(quality / total, 4) if total else None,
         "ranker": ranker,
@@ -183,7 +201,8 @@ def main() -> None:
     for col in ("stage", "wall s", "peak MB", "child peak MB"):
         table.add_column(col, justify="right" if col != "stage" else "left")
     for r in result["stages"]:
-        table.add_row(r["stage"], f"{r['wall_s']:.2f}", f"{r['peak_mb']:.0f}", f"{r['child_peak_mb']:.0f}")
+        peaks = [f"{v:.0f}" if v is not None else "?" for v in (r["peak_mb"], r["child_peak_mb"])]
+        table.add_row(r["stage"] + (" FAILED" if r.get("error") else ""), f"{r['wall_s']:.2f}", *peaks)
     table.add_row("total (without generate)", f"{result['pipeline_wall_s']:.2f}", f"{result['pipeline_peak_mb']:.0f}", "")
     out = Console(stderr=args.json)
     out.print(table)
@@ -195,6 +214,9 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(home, ignore_errors=True)
+    if result["failed_stage"]:
+        failed = next(r for r in result["stages"] if r["stage"] == result["failed_stage"])
+        raise SystemExit(f"stage {failed['stage']} failed after {failed['wall_s']:.0f} s: {failed['error']}")
 
 
 if __name__ == "__main__":
