@@ -35,7 +35,7 @@ from recops.core.settings import Settings
 from recops.training.dataset import FeatureFetcher, TrainingDataError, feature_columns
 from recops.training.evaluation import Split, evaluate, protocol_split
 from recops.training.events import TimeLike, check_interactions, to_timestamp
-from recops.training.ranker import RankerParams, train_ranker
+from recops.training.ranker import train_ranker
 from recops.training.train import (
     Holdout,
     TrainConfig,
@@ -250,11 +250,10 @@ def fold_data(
 def ranker_scores(settings: Settings, data: Sequence[FoldData]) -> list[float]:
     """NDCG@k of the ranker trained with ``settings`` on each fold's training set."""
     cfg = TrainConfig.from_settings(settings)
-    params = RankerParams.from_settings(settings)
     scores = []
     for fold in data:
         cols = feature_columns(fold.frame)
-        booster = train_ranker(fold.frame, cols, params, cfg.seed)
+        booster = train_ranker(fold.frame, cols, cfg.ranker, cfg.seed)
         recs = rank_candidates(booster, cols, fold.holdout.frame)
         scores.append(evaluate(recs, fold.holdout.split, cfg.k)[f"ndcg@{cfg.k}"])
     return scores

@@ -32,7 +32,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     """Environment for every Airflow process of this ``RECOPS_HOME``."""
     home = settings.airflow_home
     if settings.profile == "production":
-        conn = settings.postgres_url(f"{settings.postgres_db}_airflow", driver="postgresql+psycopg2")
+        conn = settings.postgres_url(airflow_database(settings), driver="postgresql+psycopg2")
     else:
         conn = f"sqlite:///{home / 'airflow.db'}"
     api_url = f"http://{settings.airflow_host}:{settings.airflow_port}"
@@ -40,7 +40,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     if settings.airflow_executor == "CeleryExecutor":  # production only (Settings checks it)
         celery = {
             "AIRFLOW__CELERY__BROKER_URL": settings.celery_broker_url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + settings.postgres_url(f"{settings.postgres_db}_airflow"),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + settings.postgres_url(airflow_database(settings)),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.celery_workers),
             # the worker's log server; the api-server reads the shared log folder first
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_port + 1),
@@ -68,13 +68,18 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def airflow_database(settings: Settings) -> str:
+    """The production profile's Airflow metadata database (also the Celery result backend)."""
+    return f"{settings.postgres_db}_airflow"
+
+
 def create_production_databases(settings: Settings) -> None:
     """On the production profile, the warehouse, Airflow and MLflow databases (idempotent)."""
     if settings.profile != "production":
         return
     from recops.core.warehouse import create_postgres_database
 
-    for name in (settings.postgres_db, f"{settings.postgres_db}_airflow", f"{settings.postgres_db}_mlflow"):
+    for name in (settings.postgres_db, airflow_database(settings), f"{settings.postgres_db}_mlflow"):
         create_postgres_database(settings, name)
 
 
