@@ -36,3 +36,20 @@
         where {{ column }} >= cast('{{ as_of | string | trim | replace("'", "''") }}' as timestamp)
     {%- endif -%}
 {%- endmacro %}
+
+{#- Sum of a daily figure over the `days` days before the snapshot
+    (snapshot_column, a midnight), 0 when none: the rows summed already lie
+    in the longest window before it. -#}
+{% macro sum_over_last_days(column, day_column, snapshot_column, days) -%}
+    coalesce(
+        sum(
+            case
+                when
+                    {{ day_column }}
+                    >= {{ snapshot_column }} - interval '{{ days | int }} days'
+                    then {{ column }}
+            end
+        ),
+        0
+    )
+{%- endmacro %}

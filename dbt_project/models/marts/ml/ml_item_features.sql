@@ -2,6 +2,11 @@
 -- before the snapshot; popularity counts every purchase line, anonymous
 -- ones included. Only events strictly before event_timestamp count, and the
 -- catalogue only as far as it was loaded before it.
+--
+-- Snapshots are midnights, so an event counts in a window exactly when its
+-- day does: the events are first reduced to one row per item and day (per
+-- buyer, per price), and only those rows meet the ~90/7 snapshots each
+-- falls before (joining raw events repeated every event per snapshot).
 
 with
 
@@ -18,8 +23,8 @@ events as (
         item_id,
         user_id,
         event_type,
-        event_at,
-        price_amount
+        price_amount,
+        cast(cast(event_at as date) as timestamp) as event_day
     from {{ ref('stg_raw__events') }}
 
 ),
@@ -34,72 +39,191 @@ catalogue as (
 
 ),
 
-recent_events as (
+daily_counts as (
 
-    -- the events of the 90 days before each snapshot
+    -- every item with an event that day, whatever its type
     select
-        events.*,
-        snapshots.event_timestamp
+        item_id,
+        event_day,
+        count(case when event_type = 'purchase' then 1 end)
+            as count_purchases,
+        count(case when event_type = 'view' then 1 end) as count_views,
+        count(case when event_type = 'return' then 1 end) as count_returns
+    from events
+    group by item_id, event_day
+
+),
+
+daily_buyers as (
+
+    select distinct
+        item_id,
+        user_id,
+        event_day
+    from events
+    where event_type = 'purchase' and user_id is not null
+
+),
+
+daily_prices as (
+
+    select
+        item_id,
+        event_day,
+        price_amount,
+        count(*) as count_lines
+    from events
+    where price_amount > 0
+    group by item_id, event_day, price_amount
+
+),
+
+window_counts as (
+
+    select
+        daily_counts.item_id,
+        snapshots.event_timestamp,
+        {{ sum_over_last_days(
+            'daily_counts.count_purchases',
+            'daily_counts.event_day',
+            'snapshots.event_timestamp',
+            7
+        ) }} as count_purchases_7d,
+        {{ sum_over_last_days(
+            'daily_counts.count_purchases',
+            'daily_counts.event_day',
+            'snapshots.event_timestamp',
+            30
+        ) }} as count_purchases_30d,
+        sum(daily_counts.count_purchases) as count_purchases_90d,
+        {{ sum_over_last_days(
+            'daily_counts.count_views',
+            'daily_counts.event_day',
+            'snapshots.event_timestamp',
+            30
+        ) }} as count_views_30d,
+        sum(daily_counts.count_returns) as count_returns_90d
     from snapshots
-    inner join events
+    inner join daily_counts
         on
-            snapshots.event_timestamp > events.event_at
+            snapshots.event_timestamp > daily_counts.event_day
             and snapshots.event_timestamp - interval '90 days'
-            <= events.event_at
+            <= daily_counts.event_day
+    group by daily_counts.item_id, snapshots.event_timestamp
+
+),
+
+window_buyers as (
+
+    select
+        daily_buyers.item_id,
+        snapshots.event_timestamp,
+        count(
+            distinct case
+                when
+                    daily_buyers.event_day
+                    >= snapshots.event_timestamp - interval '30 days'
+                    then daily_buyers.user_id
+            end
+        ) as count_buyers_30d,
+        count(distinct daily_buyers.user_id) as count_buyers_90d
+    from snapshots
+    inner join daily_buyers
+        on
+            snapshots.event_timestamp > daily_buyers.event_day
+            and snapshots.event_timestamp - interval '90 days'
+            <= daily_buyers.event_day
+    group by daily_buyers.item_id, snapshots.event_timestamp
+
+),
+
+window_prices as (
+
+    select
+        daily_prices.item_id,
+        snapshots.event_timestamp,
+        daily_prices.price_amount,
+        sum(daily_prices.count_lines) as count_lines
+    from snapshots
+    inner join daily_prices
+        on
+            snapshots.event_timestamp > daily_prices.event_day
+            and snapshots.event_timestamp - interval '90 days'
+            <= daily_prices.event_day
+    group by
+        daily_prices.item_id,
+        snapshots.event_timestamp,
+        daily_prices.price_amount
+
+),
+
+cumulative_prices as (
+
+    select
+        item_id,
+        event_timestamp,
+        price_amount,
+        sum(count_lines) over item_prices as lines_up_to,
+        sum(count_lines) over (partition by item_id, event_timestamp)
+            as total_lines
+    from window_prices
+    window item_prices as (
+        partition by item_id, event_timestamp
+        order by price_amount
+        rows between unbounded preceding and current row
+    )
+
+),
+
+median_prices as (
+
+    -- percentile_cont(0.5) of the window's price lines: the lines at
+    -- 0-based positions floor((n - 1) / 2) and ceil((n - 1) / 2) of the
+    -- sorted prices, interpolated as both engines do (lo + (hi - lo) / 2);
+    -- the line at position p has the first price with more than p lines up
+    -- to it
+    select
+        item_id,
+        event_timestamp,
+        min(
+            case
+                when
+                    lines_up_to
+                    > floor(cast(total_lines - 1 as double precision) / 2)
+                    then price_amount
+            end
+        ) as low_price_amount,
+        min(
+            case
+                when
+                    lines_up_to
+                    > ceil(cast(total_lines - 1 as double precision) / 2)
+                    then price_amount
+            end
+        ) as high_price_amount
+    from cumulative_prices
+    group by item_id, event_timestamp
 
 ),
 
 window_features as (
 
     select
-        item_id,
-        event_timestamp,
-        count(
-            case
-                when
-                    event_type = 'purchase'
-                    and event_at >= event_timestamp - interval '7 days'
-                    then 1
-            end
-        ) as count_purchases_7d,
-        count(
-            case
-                when
-                    event_type = 'purchase'
-                    and event_at >= event_timestamp - interval '30 days'
-                    then 1
-            end
-        ) as count_purchases_30d,
-        count(
-            case when event_type = 'purchase' then 1 end
-        ) as count_purchases_90d,
-        count(
-            distinct case
-                when
-                    event_type = 'purchase'
-                    and event_at >= event_timestamp - interval '30 days'
-                    then user_id
-            end
-        ) as count_buyers_30d,
-        count(
-            distinct case when event_type = 'purchase' then user_id end
-        ) as count_buyers_90d,
-        count(
-            case
-                when
-                    event_type = 'view'
-                    and event_at >= event_timestamp - interval '30 days'
-                    then 1
-            end
-        ) as count_views_30d,
-        count(
-            case when event_type = 'return' then 1 end
-        ) as count_returns_90d,
-        percentile_cont(0.5) within group (
-            order by case when price_amount > 0 then price_amount end
-        ) as median_price_amount_90d
-    from recent_events
-    group by item_id, event_timestamp
+        window_counts.*,
+        coalesce(window_buyers.count_buyers_30d, 0) as count_buyers_30d,
+        coalesce(window_buyers.count_buyers_90d, 0) as count_buyers_90d,
+        median_prices.low_price_amount
+        + (median_prices.high_price_amount - median_prices.low_price_amount)
+        * 0.5 as median_price_amount_90d
+    from window_counts
+    left join window_buyers
+        on
+            window_counts.item_id = window_buyers.item_id
+            and window_counts.event_timestamp = window_buyers.event_timestamp
+    left join median_prices
+        on
+            window_counts.item_id = median_prices.item_id
+            and window_counts.event_timestamp = median_prices.event_timestamp
 
 ),
 

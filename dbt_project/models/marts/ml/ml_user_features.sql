@@ -1,6 +1,11 @@
 -- Grain: (user_id, event_timestamp). Users with any event in the 90 days
 -- before the snapshot; every feature uses only events strictly before
 -- event_timestamp (point-in-time correct).
+--
+-- Snapshots are midnights, so an event counts in a window exactly when its
+-- day does: the interactions are first reduced to one row per user and day
+-- (per purchased item and order), and only those rows meet the snapshots
+-- each falls before (joining raw events repeated every event per snapshot).
 
 with
 
@@ -20,6 +25,7 @@ interactions as (
         event_type,
         event_at,
         order_id,
+        cast(cast(event_at as date) as timestamp) as event_day,
         case
             when event_type = 'purchase'
                 then coalesce(quantity, 1) * coalesce(price_amount, 0)
@@ -28,86 +34,112 @@ interactions as (
 
 ),
 
-recent_events as (
+daily_counts as (
 
-    -- the events of the 90 days before each snapshot
+    -- every user with an event that day, whatever its type
     select
-        interactions.*,
-        snapshots.event_timestamp
+        user_id,
+        event_day,
+        count(case when event_type = 'purchase' then 1 end)
+            as count_purchases,
+        count(case when event_type = 'view' then 1 end) as count_views,
+        count(case when event_type = 'return' then 1 end) as count_returns,
+        sum(purchase_amount) as spend_amount
+    from interactions
+    group by user_id, event_day
+
+),
+
+daily_purchases as (
+
+    select distinct
+        user_id,
+        event_day,
+        item_id,
+        coalesce(order_id, event_id) as order_key
+    from interactions
+    where event_type = 'purchase'
+
+),
+
+window_counts as (
+
+    select
+        daily_counts.user_id,
+        snapshots.event_timestamp,
+        {{ sum_over_last_days(
+            'daily_counts.count_purchases',
+            'daily_counts.event_day',
+            'snapshots.event_timestamp',
+            7
+        ) }} as count_purchases_7d,
+        {{ sum_over_last_days(
+            'daily_counts.count_purchases',
+            'daily_counts.event_day',
+            'snapshots.event_timestamp',
+            30
+        ) }} as count_purchases_30d,
+        sum(daily_counts.count_purchases) as count_purchases_90d,
+        {{ sum_over_last_days(
+            'daily_counts.spend_amount',
+            'daily_counts.event_day',
+            'snapshots.event_timestamp',
+            7
+        ) }} as spend_amount_7d,
+        {{ sum_over_last_days(
+            'daily_counts.spend_amount',
+            'daily_counts.event_day',
+            'snapshots.event_timestamp',
+            30
+        ) }} as spend_amount_30d,
+        coalesce(sum(daily_counts.spend_amount), 0) as spend_amount_90d,
+        {{ sum_over_last_days(
+            'daily_counts.count_views',
+            'daily_counts.event_day',
+            'snapshots.event_timestamp',
+            30
+        ) }} as count_views_30d,
+        sum(daily_counts.count_returns) as count_returns_90d
     from snapshots
-    inner join interactions
+    inner join daily_counts
         on
-            snapshots.event_timestamp > interactions.event_at
+            snapshots.event_timestamp > daily_counts.event_day
             and snapshots.event_timestamp - interval '90 days'
-            <= interactions.event_at
+            <= daily_counts.event_day
+    group by daily_counts.user_id, snapshots.event_timestamp
+
+),
+
+window_purchases as (
+
+    select
+        daily_purchases.user_id,
+        snapshots.event_timestamp,
+        count(distinct daily_purchases.order_key) as count_orders_90d,
+        count(distinct daily_purchases.item_id) as count_distinct_items_90d
+    from snapshots
+    inner join daily_purchases
+        on
+            snapshots.event_timestamp > daily_purchases.event_day
+            and snapshots.event_timestamp - interval '90 days'
+            <= daily_purchases.event_day
+    group by daily_purchases.user_id, snapshots.event_timestamp
 
 ),
 
 window_features as (
 
     select
-        user_id,
-        event_timestamp,
-        count(
-            case
-                when
-                    event_type = 'purchase'
-                    and event_at >= event_timestamp - interval '7 days'
-                    then 1
-            end
-        ) as count_purchases_7d,
-        count(
-            case
-                when
-                    event_type = 'purchase'
-                    and event_at >= event_timestamp - interval '30 days'
-                    then 1
-            end
-        ) as count_purchases_30d,
-        count(
-            case when event_type = 'purchase' then 1 end
-        ) as count_purchases_90d,
-        count(
-            distinct case
-                when event_type = 'purchase'
-                    then coalesce(order_id, event_id)
-            end
-        ) as count_orders_90d,
-        coalesce(
-            sum(
-                case
-                    when event_at >= event_timestamp - interval '7 days'
-                        then purchase_amount
-                end
-            ),
-            0
-        ) as spend_amount_7d,
-        coalesce(
-            sum(
-                case
-                    when event_at >= event_timestamp - interval '30 days'
-                        then purchase_amount
-                end
-            ),
-            0
-        ) as spend_amount_30d,
-        coalesce(sum(purchase_amount), 0) as spend_amount_90d,
-        count(
-            distinct case when event_type = 'purchase' then item_id end
-        ) as count_distinct_items_90d,
-        count(
-            case
-                when
-                    event_type = 'view'
-                    and event_at >= event_timestamp - interval '30 days'
-                    then 1
-            end
-        ) as count_views_30d,
-        count(
-            case when event_type = 'return' then 1 end
-        ) as count_returns_90d
-    from recent_events
-    group by user_id, event_timestamp
+        window_counts.*,
+        coalesce(window_purchases.count_orders_90d, 0) as count_orders_90d,
+        coalesce(window_purchases.count_distinct_items_90d, 0)
+            as count_distinct_items_90d
+    from window_counts
+    left join window_purchases
+        on
+            window_counts.user_id = window_purchases.user_id
+            and window_counts.event_timestamp
+            = window_purchases.event_timestamp
 
 ),
 
