@@ -89,6 +89,7 @@ def render_profile(settings: Settings) -> dict[str, Any]:
             "path": str(settings.warehouse_path),
             "schema": settings.mart_schema,
             "threads": 2,
+            "settings": {"memory_limit": settings.duckdb_memory_limit},
         }
     else:
         output = {

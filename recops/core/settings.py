@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     curve_max_k: int = Field(default=20, ge=1, le=100, description="Largest K of the metric-by-K curves.")
     seed: int = 42
     evaluation_window_days: int | None = Field(default=None, ge=1, le=365, description="Protocol v1 test window (days); empty: open.")
+    duckdb_memory_limit: str = Field(
+        default="4GB", pattern=r"^[0-9]+(\.[0-9]+)?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Memory DuckDB may hold (dbt and warehouse reads; embedded); beyond it, it spills to disk.",
+    )
     training_partition_users: int = Field(
         default=5_000, ge=100, description="Users per partition of the training-set assembly (bounds its memory)."
     )

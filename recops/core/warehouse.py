@@ -89,6 +89,8 @@ class Warehouse:
             elif not path.exists():
                 raise FileNotFoundError(f"{path}: no warehouse yet (load data first: recops ingest ...)")
             self._con = duckdb.connect(str(path), read_only=self.read_only)
+            # pattern-checked by Settings; DuckDB spills to disk beyond it
+            self._con.execute(f"set memory_limit = '{self.settings.duckdb_memory_limit}'")
         else:
             import psycopg2
 

@@ -40,14 +40,20 @@ def test_the_profile_is_rendered_from_the_settings(tmp_path, profile) -> None:
 
     from recops.core.dbt import write_profile
 
-    settings = Settings(home=tmp_path, profile=profile, postgres_password="s3cret pw", postgres_db="shop")
+    settings = Settings(
+        home=tmp_path, profile=profile, postgres_password="s3cret pw", postgres_db="shop",
+        duckdb_memory_limit="3GB",
+    )
     folder = write_profile(settings)
     path = folder / "profiles.yml"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # logs and run results carry the vars
     output = yaml.safe_load(path.read_text())["recops"]["outputs"][settings.dbt_target]
     if profile == "embedded":
-        assert output == {"type": "duckdb", "path": str(settings.warehouse_path), "schema": "main", "threads": 2}
+        assert output == {
+            "type": "duckdb", "path": str(settings.warehouse_path), "schema": "main", "threads": 2,
+            "settings": {"memory_limit": "3GB"},  # beyond it DuckDB spills to disk
+        }
     else:
         assert (output["dbname"], output["password"], output["schema"]) == ("shop", "s3cret pw", "public")
         assert output["host"] == settings.postgres_host and output["port"] == settings.postgres_port
@@ -91,3 +97,16 @@ def test_dbt_build_error_lists_the_failed_nodes() -> None:
     text = str(DbtBuildError(result))
     assert "test.recops.unique_dim_items_item_id [fail]: Got 2" in text
     assert "model.recops.dim_users [error]: boom" in text
+
+
+def test_duckdb_memory_limit_bounds_the_warehouse_connection(tmp_path) -> None:
+    from pydantic import ValidationError
+
+    from recops.core.warehouse import Warehouse
+
+    with Warehouse(Settings(home=tmp_path, duckdb_memory_limit="3GB")) as wh:
+        assert wh.scalar("select current_setting('memory_limit')") == "2.7 GiB"  # 3e9 bytes
+    with Warehouse(Settings(home=tmp_path, duckdb_memory_limit="512MiB"), read_only=True) as wh:
+        assert wh.scalar("select current_setting('memory_limit')") == "512.0 MiB"
+    with pytest.raises(ValidationError, match="duckdb_memory_limit"):
+        Settings(home=tmp_path, duckdb_memory_limit="3GB'; drop table x; --")

@@ -1,5 +1,5 @@
 """A Feast home built from hand-written ML marts: the real ``feast apply`` of ``features/``,
-the real file offline store and SQLite online store, under a temporary ``RECOPS_HOME``.
+the real DuckDB offline store and SQLite online store, under a temporary ``RECOPS_HOME``.
 
 The marts have the exported schema (``recops.core.feature_store.export_feature_tables``) and a few
 users whose snapshots change over time, so that what a point in time may see is known by hand.

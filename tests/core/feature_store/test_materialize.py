@@ -1,7 +1,7 @@
 """Materialisation per data interval is idempotent: on rerun, and on a backfill of an earlier
 interval (which must not put older values over newer ones in the online store).
 
-Real Feast (file offline store, SQLite online store) on the hand-written marts of conftest.
+Real Feast (DuckDB offline store, SQLite online store) on the hand-written marts of conftest.
 """
 
 from __future__ import annotations

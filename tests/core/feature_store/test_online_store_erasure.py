@@ -62,7 +62,7 @@ def _store(tmp_path, online_store: dict):
         provider="local",
         registry=str(tmp_path / "registry.db"),
         online_store=online_store,
-        offline_store={"type": "file"},
+        offline_store={"type": "duckdb"},
         entity_key_serialization_version=3,
         repo_path=str(tmp_path),
     )

@@ -1,6 +1,6 @@
 """Training sets read ``ranker_v1`` point in time: no feature row from after a label's time.
 
-Real ``feast apply`` and ``get_historical_features`` (file offline store) on hand-written marts
+Real ``feast apply`` and ``get_historical_features`` (DuckDB offline store) on hand-written marts
 (conftest); the slow test builds the marts with dbt from raw events instead.
 """
 
