@@ -13,6 +13,8 @@ import re
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,8 +79,8 @@ def repo_config_data(settings: Settings) -> dict[str, Any]:
     """The profile's Feast configuration (what ``features/feature_store*.yaml`` say, with the
     settings' values): file registry and SQLite online store under ``home/feast`` with Feast's
     DuckDB offline store over the exported Parquet files (embedded; its point-in-time joins run in
-    DuckDB, where the Dask-based file store took twice the time and memory per training-set
-    partition), or SQL registry and offline store on PostgreSQL and Redis online (production)."""
+    DuckDB, where the Dask-based file store re-read and hashed every source per call), or SQL
+    registry and offline store on PostgreSQL and Redis online (production)."""
     if settings.profile == "production":
         stores: dict[str, Any] = {
             "registry": {
@@ -207,6 +209,14 @@ def _source_rows(settings: Settings) -> dict[str, int]:
     }
 
 
+@contextmanager
+def _quiet_offline_store() -> Iterator[None]:
+    """Without the DeprecationWarning ibis 12 prints on DuckDB 1.5 at every offline-store read."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "fetch_arrow_table", DeprecationWarning)
+        yield
+
+
 def materialize_interval(settings: Settings, start: datetime, end: datetime) -> dict[str, str]:
     """Load the newest feature row of each entity with a timestamp in ``[start, end]`` into the
     online store; idempotent on rerun and on backfill.
@@ -228,7 +238,8 @@ def materialize_interval(settings: Settings, start: datetime, end: datetime) -> 
         view_end = max(end, utc_aware(published)) if published is not None else end
         ends.setdefault(view_end, []).append(name)
     for view_end, views in sorted(ends.items()):
-        store.materialize(start_date=start, end_date=view_end, feature_views=views)
+        with _quiet_offline_store():
+            store.materialize(start_date=start, end_date=view_end, feature_views=views)
     newest = max(ends)
     return {
         "start": start.isoformat(),
@@ -270,8 +281,7 @@ def historical_features(settings: Settings, entity_df: pd.DataFrame, store=None)
     for view, join_keys, features in service_views(store):
         on = [*join_keys, TIMESTAMP_COL]
         unique = out[on].drop_duplicates().reset_index(drop=True)
-        with warnings.catch_warnings():  # ibis 12 on duckdb 1.5, once per call
-            warnings.filterwarnings("ignore", "fetch_arrow_table", DeprecationWarning)
+        with _quiet_offline_store():
             feats = store.get_historical_features(
                 entity_df=unique, features=[f"{view}:{f}" for f in features], full_feature_names=True
             ).to_df()
