@@ -55,7 +55,7 @@ def _cast_expr(column: str) -> str:
 
 
 def export_feature_tables(settings: Settings) -> dict[str, int]:
-    """Write the ML marts as Parquet for Feast's file offline store (embedded profile only).
+    """Write the ML marts as Parquet for Feast's offline store (embedded profile only).
 
     Columns are cast to the feature views' declared types. Returns the row count per table.
     On the production profile Feast reads the PostgreSQL marts directly and this only counts rows.

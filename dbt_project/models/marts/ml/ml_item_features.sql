@@ -5,8 +5,8 @@
 --
 -- Snapshots are midnights, so an event counts in a window exactly when its
 -- day does: the events are first reduced to one row per item and day (per
--- buyer, per price), and only those rows meet the ~90/7 snapshots each
--- falls before (joining raw events repeated every event per snapshot).
+-- buyer, per price), and only those rows meet the snapshots of the 90 days
+-- after them (joining the events themselves copied each event per snapshot).
 
 with
 

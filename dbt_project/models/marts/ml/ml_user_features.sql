@@ -4,8 +4,9 @@
 --
 -- Snapshots are midnights, so an event counts in a window exactly when its
 -- day does: the interactions are first reduced to one row per user and day
--- (per purchased item and order), and only those rows meet the snapshots
--- each falls before (joining raw events repeated every event per snapshot).
+-- (per purchased item and order), and only those rows meet the snapshots of
+-- the 90 days after them (joining the events themselves copied each event
+-- per snapshot).
 
 with
 
