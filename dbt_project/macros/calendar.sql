@@ -37,6 +37,15 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- A day (a midnight) lies in the `days` days before the snapshot (a
+    midnight): [snapshot - days, snapshot), the window of the snapshot
+    features. -#}
+{% macro in_days_before(day_column, snapshot_column, days) -%}
+    {{ snapshot_column }} > {{ day_column }}
+    and {{ snapshot_column }} - interval '{{ days | int }} days'
+    <= {{ day_column }}
+{%- endmacro %}
+
 {#- Sum of a daily figure over the `days` days before the snapshot
     (snapshot_column, a midnight), 0 when none: the rows summed already lie
     in the longest window before it. -#}

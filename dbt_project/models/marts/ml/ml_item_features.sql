@@ -105,10 +105,9 @@ window_counts as (
         sum(daily_counts.count_returns) as count_returns_90d
     from snapshots
     inner join daily_counts
-        on
-            snapshots.event_timestamp > daily_counts.event_day
-            and snapshots.event_timestamp - interval '90 days'
-            <= daily_counts.event_day
+        on {{ in_days_before(
+            'daily_counts.event_day', 'snapshots.event_timestamp', 90
+        ) }}
     group by daily_counts.item_id, snapshots.event_timestamp
 
 ),
@@ -129,10 +128,9 @@ window_buyers as (
         count(distinct daily_buyers.user_id) as count_buyers_90d
     from snapshots
     inner join daily_buyers
-        on
-            snapshots.event_timestamp > daily_buyers.event_day
-            and snapshots.event_timestamp - interval '90 days'
-            <= daily_buyers.event_day
+        on {{ in_days_before(
+            'daily_buyers.event_day', 'snapshots.event_timestamp', 90
+        ) }}
     group by daily_buyers.item_id, snapshots.event_timestamp
 
 ),
@@ -146,10 +144,9 @@ window_prices as (
         sum(daily_prices.count_lines) as count_lines
     from snapshots
     inner join daily_prices
-        on
-            snapshots.event_timestamp > daily_prices.event_day
-            and snapshots.event_timestamp - interval '90 days'
-            <= daily_prices.event_day
+        on {{ in_days_before(
+            'daily_prices.event_day', 'snapshots.event_timestamp', 90
+        ) }}
     group by
         daily_prices.item_id,
         snapshots.event_timestamp,

@@ -103,10 +103,9 @@ window_counts as (
         sum(daily_counts.count_returns) as count_returns_90d
     from snapshots
     inner join daily_counts
-        on
-            snapshots.event_timestamp > daily_counts.event_day
-            and snapshots.event_timestamp - interval '90 days'
-            <= daily_counts.event_day
+        on {{ in_days_before(
+            'daily_counts.event_day', 'snapshots.event_timestamp', 90
+        ) }}
     group by daily_counts.user_id, snapshots.event_timestamp
 
 ),
@@ -120,10 +119,9 @@ window_purchases as (
         count(distinct daily_purchases.item_id) as count_distinct_items_90d
     from snapshots
     inner join daily_purchases
-        on
-            snapshots.event_timestamp > daily_purchases.event_day
-            and snapshots.event_timestamp - interval '90 days'
-            <= daily_purchases.event_day
+        on {{ in_days_before(
+            'daily_purchases.event_day', 'snapshots.event_timestamp', 90
+        ) }}
     group by daily_purchases.user_id, snapshots.event_timestamp
 
 ),
