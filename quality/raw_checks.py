@@ -83,7 +83,7 @@ def load_raw_events(wh: Warehouse, batch_id: str) -> pd.DataFrame:
         left join earlier d on d.fingerprint = {_fingerprint("e", fp_cols)}
         where e.batch_id = ?
     """
-    return wh.query_df(sql, [batch_id, batch_id, batch_id])
+    return wh.query_df(sql, [batch_id, batch_id, batch_id], shared_strings=True)
 
 
 def _typed(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
@@ -200,7 +200,7 @@ def _batch_checks(
         return _served_checks(wh, settings, batch, base)
     events = _typed(load_raw_events(wh, batch_id), suites.RAW_EVENT_TYPES)
     items = _typed(
-        wh.query_df("select * from raw.items where batch_id = ?", [batch_id]),
+        wh.query_df("select * from raw.items where batch_id = ?", [batch_id], shared_strings=True),
         suites.RAW_ITEM_TYPES,
     )
     events_counted = len(events) > 0 or len(items) == 0
@@ -268,10 +268,16 @@ def _served_checks(
     """A served-list batch (the API's log): its rows against the served suite, and the lines
     its loader rejected."""
     batch_id = str(batch["batch_id"])
-    served = _typed(wh.query_df("select * from raw.served where batch_id = ?", [batch_id]), suites.RAW_SERVED_TYPES)
+    served = _typed(
+        wh.query_df("select * from raw.served where batch_id = ?", [batch_id], shared_strings=True),
+        suites.RAW_SERVED_TYPES,
+    )
     if served["served_rank"].dtype.kind == "i":  # an ``integer`` column arrives as int32
         served["served_rank"] = served["served_rank"].astype("int64")
-    checks = [FrameCheck(suites.raw_served_suite(), served, batch_id, base), _quarantine_check(settings, batch)]
+    checks = [
+        FrameCheck(suites.raw_served_suite(), served, batch_id, base),
+        _quarantine_check(settings, batch),
+    ]
     return checks, {"source": batch["source"], "served": len(served), "events": 0, "items": 0}
 
 
@@ -323,5 +329,3 @@ def validate_raw_batches(
     )
     record_result(settings, result)
     return result
-
-

@@ -95,9 +95,9 @@ def _age_adjusted(
             elapsed[feature] = float(days)
     if not elapsed:
         return data, {}
-    shifted = data.assign(
-        **{f: pd.to_numeric(data[f], errors="coerce") - days for f, days in elapsed.items()}
-    )
+    shifted = data.copy(deep=False)  # only the shifted columns are new
+    for feature, days in elapsed.items():
+        shifted[feature] = pd.to_numeric(data[feature], errors="coerce") - days
     return shifted, elapsed
 
 
@@ -202,7 +202,8 @@ def validate_training_set(
             raise ValueError(f"training frame has no {column!r} column: {list(frame.columns)}")
     data = _normalise_times(frame, TIMESTAMP_COL)
     positive = pd.to_numeric(data[label_col], errors="coerce") > 0
-    rows = data.assign(**{suites.LABEL_POSITIVE_COL: positive.astype("int8")})
+    rows = data.copy(deep=False)  # the same columns, not a copy of the training set's values
+    rows[suites.LABEL_POSITIVE_COL] = positive.astype("int8")
     per_group = positive.groupby(data[group_col]).agg(["size", "sum"])
     groups = pd.DataFrame(
         {

@@ -7,10 +7,24 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from recops.core.constants import RAW_BATCHES, RAW_EVENTS, RAW_SCHEMA, USER_COL
+from recops.core.constants import (
+    EVENT_AT_COL,
+    EVENT_TYPE_COL,
+    ITEM_COL,
+    PRICE_COL,
+    QUANTITY_COL,
+    RAW_BATCHES,
+    RAW_EVENTS,
+    RAW_SCHEMA,
+    USER_COL,
+)
 from recops.core.settings import Settings
 from recops.core.timeutil import midnight, to_timestamp
 from recops.core.warehouse import Warehouse
+
+LEARNER_COLUMNS = (USER_COL, ITEM_COL, EVENT_TYPE_COL, EVENT_AT_COL, QUANTITY_COL, PRICE_COL)
+"""The ``fct_interactions`` columns that retrievers, features and labels read (not the event,
+session and order ids, each a string per row)."""
 
 
 class NoDataError(RuntimeError):
@@ -62,11 +76,16 @@ def default_cutoff(settings: Settings, *, before: datetime | None = None) -> dat
 
 
 def interactions_and_items(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``fct_interactions`` and ``dim_items`` as DataFrames."""
+    """``fct_interactions`` (its :data:`LEARNER_COLUMNS`) and ``dim_items`` as DataFrames, each
+    column's equal strings one object (the whole history is held in memory by every stage that
+    trains or evaluates)."""
     schema = settings.mart_schema
+    columns = ", ".join(LEARNER_COLUMNS)
     with Warehouse(settings, read_only=_read_only(settings)) as wh:
-        interactions = wh.query_df(f"select * from {schema}.fct_interactions")
-        items = wh.query_df(f"select * from {schema}.dim_items")
+        interactions = wh.query_df(
+            f"select {columns} from {schema}.fct_interactions", shared_strings=True
+        )
+        items = wh.query_df(f"select * from {schema}.dim_items", shared_strings=True)
     return interactions, items
 
 

@@ -112,15 +112,29 @@ class Warehouse:
             with self._con.cursor() as cur:
                 cur.execute(sql.replace("?", "%s") if params else sql, params)
 
-    def query_df(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> pd.DataFrame:
-        """Run a query and return its rows as a DataFrame."""
+    def query_df(
+        self,
+        sql: str,
+        params: list[Any] | tuple[Any, ...] | None = None,
+        *,
+        shared_strings: bool = False,
+    ) -> pd.DataFrame:
+        """Run a query and return its rows as a DataFrame.
+
+        ``shared_strings``: equal strings of a column are one Python object (same values and
+        dtypes otherwise). Text columns then cost a pointer per row instead of a string each,
+        about half a raw batch's memory; for wide reads of many rows (the raw-batch gate).
+        """
         if self.kind == "duckdb":
+            if shared_strings:
+                return _arrow_frame(self._con.sql(sql, params=params or None).to_arrow_table())
             rel = self._con.execute(sql, params) if params else self._con.execute(sql)
             return rel.df()
         with self._con.cursor() as cur:
             cur.execute(sql.replace("?", "%s") if params else sql, params)
             cols = [c.name for c in cur.description]
-            return pd.DataFrame(cur.fetchall(), columns=cols)
+            frame = pd.DataFrame(cur.fetchall(), columns=cols)
+        return _share_strings(frame) if shared_strings else frame
 
     def scalar(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> Any:
         df = self.query_df(sql, params)
@@ -243,3 +257,46 @@ def drop_postgres_database(settings: Settings, name: str) -> None:
             cur.execute(f'drop database if exists "{name}" with (force)')
     finally:
         con.close()
+
+
+def _arrow_frame(table: Any) -> pd.DataFrame:
+    """An Arrow table as DuckDB's ``df()`` gives it, with each column's equal strings shared
+    (Arrow's ``deduplicate_objects``): an integer column with NULLs is a nullable ``Int``, a
+    decimal a float, a date a timestamp. Other than text, numbers, booleans and times: TypeError."""
+    import pyarrow as pa
+
+    plain = (
+        pa.types.is_string,
+        pa.types.is_large_string,
+        pa.types.is_integer,
+        pa.types.is_floating,
+        pa.types.is_boolean,
+        pa.types.is_timestamp,
+    )
+    for i, field in enumerate(table.schema):
+        if pa.types.is_decimal(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
+        elif pa.types.is_date(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.timestamp("us")))
+        elif not any(is_type(field.type) for is_type in plain):
+            raise TypeError(f"column {field.name}: {field.type} is not read with shared strings")
+    frame = table.to_pandas(deduplicate_objects=True)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_integer(field.type) and table.column(i).null_count:
+            dtype = pd.api.types.pandas_dtype(f"Int{field.type.bit_width}")
+            frame[field.name] = table.column(i).to_pandas(types_mapper={field.type: dtype}.get)
+    return frame
+
+
+def _share_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each text column's equal values made one object (NULLs stay None)."""
+    import numpy as np
+
+    for column in frame.select_dtypes(include="object").columns:
+        if pd.api.types.infer_dtype(frame[column], skipna=True) != "string":
+            continue
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        values = np.asarray(uniques, dtype=object)[codes]
+        values[codes < 0] = None
+        frame[column] = values
+    return frame

@@ -33,20 +33,6 @@ def _raw_event(user_id: str | None, item_id: str, row: int) -> dict:
     }
 
 
-@pytest.fixture(
-    params=[
-        "duckdb",
-        pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.integration]),
-    ]
-)
-def wh_settings(request, tmp_path) -> Settings:
-    """Settings on a fresh DuckDB file, or on a throw-away PostgreSQL database (dropped after)."""
-    if request.param == "duckdb":
-        return Settings(home=tmp_path, user_salt="unit-salt-123")
-    pg = request.getfixturevalue("postgres_settings")
-    return pg.model_copy(update={"user_salt": "unit-salt-123"})
-
-
 def test_warehouse_erasure_deletes_raw_quarantine_and_every_user_table(
     wh_settings: Settings,
 ) -> None:
