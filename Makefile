@@ -22,10 +22,10 @@ demo: install
 	$(RUN) recops demo
 
 test: install
-	$(RUN) pytest -n 2 --dist loadfile -p no:cacheprovider --durations=15 -m "not full_data" $(PYTEST_ARGS)
+	$(RUN) pytest -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider --durations=15 -m "not full_data" $(PYTEST_ARGS)
 
 test-full-data: install
-	$(RUN) pytest -n 2 --dist loadfile -p no:cacheprovider --durations=15 -m full_data $(PYTEST_ARGS)
+	$(RUN) pytest -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider --durations=15 -m full_data $(PYTEST_ARGS)
 
 test-fast: install
 	$(RUN) pytest -n 2 -p no:cacheprovider -m "not integration and not slow" $(PYTEST_ARGS)

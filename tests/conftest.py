@@ -41,10 +41,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``slow`` (whole pipeline runs, Airflow and API servers) first, each group in
-    the order pytest-randomly shuffled it: xdist (``--dist loadfile``) then hands the longest
-    modules out first and the two workers finish together instead of one waiting for the other."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Tests marked ``heavy`` (modules of whole pipeline runs, minutes each) first, then those
+    marked ``slow`` (Airflow and API servers, single runs), each group in the order pytest-randomly
+    shuffled it: xdist (``--dist loadfile --no-loadscope-reorder``, see the Makefile) then hands the
+    longest modules out first and the two workers finish together instead of one waiting for the
+    other."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("heavy") is None,
+            item.get_closest_marker("slow") is None,
+        )
+    )
 IMPORT_TIME_ENV = {
     "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK",  # scikit-learn / joblib, when first imported
     "PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR",  # feast.metrics, when first imported

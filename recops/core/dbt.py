@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -129,6 +130,7 @@ def dbt_args(
     vars: dict[str, Any] | None = None,
     select: str | None = None,
     full_refresh: bool = False,
+    exclude_resource_types: Sequence[str] = (),
 ) -> list[str]:
     """The command line ``run_dbt`` hands to dbt (pure; exposed for tests and logging)."""
     state = dbt_state_dir(settings)
@@ -155,6 +157,8 @@ def dbt_args(
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
+    for resource_type in exclude_resource_types:
+        args += ["--exclude-resource-type", resource_type]
     return args
 
 
@@ -187,12 +191,14 @@ def run_dbt(
     vars: dict[str, Any] | None = None,
     select: str | None = None,
     full_refresh: bool = False,
+    exclude_resource_types: Sequence[str] = (),
 ) -> DbtResult:
     """Run ``dbt <command>`` on the warehouse of ``settings``; raise :class:`DbtBuildError` on failure.
 
     ``vars`` are dbt vars (``cutoff`` as ``YYYY-MM-DD`` or a ``date``, ``feature_snapshot_days``,
     ``label_window_days``, ``label_windows``); ``select`` is a dbt selector; ``full_refresh``
-    rebuilds incremental models from scratch.
+    rebuilds incremental models from scratch; ``exclude_resource_types`` (e.g. ``unit_test``)
+    are left out.
     """
     from dbt.cli.main import dbtRunner
 
@@ -202,7 +208,9 @@ def run_dbt(
     salt = user_salt(settings)  # before the dbt folder exists: its presence marks a pre-salt-file home
     state = write_profile(settings)
     (state / "logs").mkdir(parents=True, exist_ok=True)
-    args = dbt_args(settings, command, {**vars, "user_salt": salt}, select, full_refresh)
+    args = dbt_args(
+        settings, command, {**vars, "user_salt": salt}, select, full_refresh, exclude_resource_types
+    )
 
     started = time.perf_counter()
     try:
@@ -277,12 +285,16 @@ def mart_row_counts(settings: Settings) -> dict[str, int]:
 
 
 def build_marts(settings: Settings, cutoff: date, *, as_of: datetime | None = None) -> dict[str, Any]:
-    """``dbt build`` (staging, marts, ML feature tables, online metrics, dbt tests) for an
+    """``dbt build`` (staging, marts, ML feature tables, online metrics, dbt data tests) for an
     evaluation cutoff, of the data before ``as_of`` (the run's interval end; ``None``: all);
-    returns the cutoff, the outcome and the row count of every mart."""
+    returns the cutoff, the outcome and the row count of every mart.
+
+    The models' unit tests are left out: their inputs are fixed rows, not the shop's data, so
+    they belong to the test suite (``tests/dbt``) and CI, not to every run (dbt's own advice)."""
     result = run_dbt(
         settings,
         "build",
+        exclude_resource_types=("unit_test",),
         vars={
             "as_of": None if as_of is None else utc_naive(as_of).isoformat(sep=" "),
             "cutoff": cutoff,

@@ -13,7 +13,7 @@ import pytest
 from recops.core.privacy import pseudonymise
 from recops.core.settings import Settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.heavy]
 
 SUPPRESSION = "raw.suppressed_users"  # holds the salted key by design (see recops/core/warehouse_erasure.py)
 

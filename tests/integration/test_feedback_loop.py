@@ -29,7 +29,7 @@ import pytest
 
 from recops.core.settings import Settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.heavy]
 
 SHOP = {"users": "200", "items": "120", "days": "60", "seed": "5"}
 START = date(2026, 1, 1)

@@ -48,7 +48,7 @@ import pytest
 
 from recops.core.settings import Settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.heavy]
 
 DAG_ID = "recops_pipeline"
 SHOP_DAYS = 130

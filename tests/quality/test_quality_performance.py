@@ -1,5 +1,6 @@
-"""Cost of the gates at Online Retail II scale (marked slow): real data through the raw gate, and
-marts with a 1M-row ml_user_item_features through the marts gate. Prints the timings."""
+"""The gates at Online Retail II scale (marked slow): real data through the raw gate without a false
+alarm, and marts with a 1M-row ml_user_item_features through the marts gate. They print their
+timings; speed is measured by ``benchmarks/pipeline.py``, not asserted here."""
 
 from __future__ import annotations
 
@@ -135,10 +136,9 @@ def test_validate_marts_on_a_million_feature_rows(settings: Settings, quality_da
     users, items = frames["dim_users"]["user_id"].tolist(), frames["dim_items"]["item_id"].tolist()
     frames.update(quality_data.online_frames(users, items))
     quality_data.write_marts(settings, frames)
-    validate_marts(settings, run_id="warm-up")  # GX import and first Data Docs build
 
     started = time.perf_counter()
-    result = validate_marts(settings, run_id="timed")
+    result = validate_marts(settings, run_id="big-marts")
     seconds = time.perf_counter() - started
 
     assert result.success, [f.line() for f in result.failures]
@@ -147,7 +147,6 @@ def test_validate_marts_on_a_million_feature_rows(settings: Settings, quality_da
     per_suite = {v["suite"]: v["seconds"] for v in result.statistics["validations"]}
     total = sum(rows.values())
     print(f"\nvalidate_marts: {seconds:.1f}s for {total:,} mart rows; per suite: {per_suite}")
-    assert seconds < 60
 
 
 def test_validate_raw_online_retail(settings: Settings, dataset) -> None:
@@ -164,4 +163,3 @@ def test_validate_raw_online_retail(settings: Settings, dataset) -> None:
     assert result.success, [f.line() for f in result.failures]
     assert result.statistics["batches"][summary.batch_id]["events"] == summary.events_loaded
     print(f"\nvalidate_raw_batches: {seconds:.1f}s for {summary.events_loaded:,} events")
-    assert seconds < 60

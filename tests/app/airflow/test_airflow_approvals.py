@@ -31,7 +31,7 @@ import pytest
 
 from recops.core.settings import Settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.heavy, pytest.mark.timeout(900)]
 
 DAG = "recops_pipeline"
 ROLLBACK_DAG = "recops_rollback"

@@ -20,7 +20,7 @@ from recops.core.privacy import pseudonymise
 from recops.core.settings import Settings
 from recops.core.warehouse import drop_postgres_database
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.heavy, pytest.mark.postgres, pytest.mark.redis,
               pytest.mark.timeout(1200)]
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN = "production-test-token-0123456789"

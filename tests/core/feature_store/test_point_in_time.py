@@ -6,6 +6,8 @@ Real ``feast apply`` and ``get_historical_features`` (DuckDB offline store) on h
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -105,6 +107,10 @@ def test_dbt_marts_through_feast_are_point_in_time(tmp_path) -> None:
     assert ingest_events(settings, path).rows_loaded == len(frame)
     cutoff = date(2024, 3, 18)  # snapshots every 7 days from the cutoff: 2024-03-04 is one of them
     assert build_marts(settings, cutoff)["success"]
+    # the pipeline's build: every model and data test, not the models' unit tests (tests/dbt runs them)
+    ran = [r["unique_id"] for r in json.loads((settings.home / "dbt/target/run_results.json").read_text())["results"]]
+    assert sum(r.startswith("model.") for r in ran) == 15 and sum(r.startswith("test.") for r in ran) > 100
+    assert not [r for r in ran if r.startswith("unit_test.")]
     refresh_features(settings, data_end(settings))
 
     from recops.core.privacy import pseudonymise
