@@ -122,8 +122,8 @@ class Warehouse:
         """Run a query and return its rows as a DataFrame.
 
         ``shared_strings``: equal strings of a column are one Python object (same values and
-        dtypes otherwise). Text columns then cost a pointer per row instead of a string each,
-        about half a raw batch's memory; for wide reads of many rows (the raw-batch gate).
+        dtypes otherwise). Text columns then cost a pointer per row instead of a string each;
+        for reads of many rows (the raw-batch gate, the learners' history of interactions).
         """
         if self.kind == "duckdb":
             if shared_strings:
