@@ -8,7 +8,7 @@ import pandas as pd
 
 from recops.core.marts import LEARNER_COLUMNS, interactions_and_items
 from recops.core.settings import Settings
-from recops.core.warehouse import RAW_DDL, Warehouse
+from recops.core.warehouse import Warehouse
 
 ROWS_SQL = """
     select 'b1' as batch_id, 'u' || (i % 3)::varchar as user_id,
@@ -23,7 +23,6 @@ ROWS_SQL = """
 
 def test_shared_strings_read_equals_the_plain_read_with_one_object_per_value(wh_settings) -> None:
     with Warehouse(wh_settings) as wh:
-        wh.execute(RAW_DDL)
         source = "range(12) r(i)" if wh.kind == "duckdb" else "generate_series(0, 11) r(i)"
         sql = ROWS_SQL.format(source=source)
         plain = wh.query_df(sql)

@@ -86,7 +86,7 @@ def test_dbt_marts_through_feast_are_point_in_time(tmp_path) -> None:
     reach that window's features, though it is in the marts for later times."""
     from datetime import date
 
-    from recops.core.dbt import build_marts
+    from recops.core.dbt import build_marts, dbt_state_dir
     from recops.core.feature_store import refresh_features
     from recops.core.marts import data_end
     from recops.core.settings import Settings
@@ -108,7 +108,8 @@ def test_dbt_marts_through_feast_are_point_in_time(tmp_path) -> None:
     cutoff = date(2024, 3, 18)  # snapshots every 7 days from the cutoff: 2024-03-04 is one of them
     assert build_marts(settings, cutoff)["success"]
     # the pipeline's build: every model and data test, not the models' unit tests (tests/dbt runs them)
-    ran = [r["unique_id"] for r in json.loads((settings.home / "dbt/target/run_results.json").read_text())["results"]]
+    run_results = dbt_state_dir(settings) / "target" / "run_results.json"
+    ran = [r["unique_id"] for r in json.loads(run_results.read_text())["results"]]
     assert sum(r.startswith("model.") for r in ran) == 15 and sum(r.startswith("test.") for r in ran) > 100
     assert not [r for r in ran if r.startswith("unit_test.")]
     refresh_features(settings, data_end(settings))
