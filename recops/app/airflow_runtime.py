@@ -28,6 +28,11 @@ class PipelineFailed(RuntimeError):
     """A DAG run ended in a state other than success."""
 
 
+EXECUTORS = {"LocalExecutor": "recops.app.airflow_executors.WarmLocalExecutor", "CeleryExecutor": "CeleryExecutor"}
+"""``RECOPS_AIRFLOW_EXECUTOR`` to Airflow's executor: the LocalExecutor's task processes start warm
+(:mod:`recops.app.airflow_executors`)."""
+
+
 def airflow_env(settings: Settings) -> dict[str, str]:
     """Environment for every Airflow process of this ``RECOPS_HOME``."""
     home = settings.airflow_home
@@ -42,6 +47,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__CELERY__BROKER_URL": settings.celery_broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + settings.postgres_url(airflow_database(settings)),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.celery_workers),
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "recops.app.airflow_celery.CELERY_CONFIG",
             # the worker's log server; the api-server reads the shared log folder first
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_port + 1),
         }
@@ -50,7 +56,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": settings.airflow_executor,
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS[settings.airflow_executor],
         "AIRFLOW__CORE__PARALLELISM": "2",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",

@@ -229,6 +229,12 @@ def test_inbox_and_state_volumes(stack) -> None:
     assert "recops-inbox" in stack["volumes"]
 
 
+def test_mlflow_starts_no_job_workers(stack) -> None:
+    """RecOps submits no MLflow server jobs: the server runs without the job runner and its seven
+    Huey consumer processes (``tests/serving/test_faults.py`` starts it the same way)."""
+    assert stack["services"]["mlflow"]["environment"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
 # --- the commands run here ---------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("service", sorted(SERVICES - INFRA))
@@ -304,7 +310,7 @@ def test_celery_executor_settings_reach_every_airflow_process() -> None:
     with pytest.raises(ValidationError, match="CeleryExecutor needs RECOPS_PROFILE=production"):
         Settings(airflow_executor="CeleryExecutor")
     local = Settings(profile="production", user_salt="a-test-salt-1234")
-    assert airflow_env(local)["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert airflow_env(local)["AIRFLOW__CORE__EXECUTOR"] == "recops.app.airflow_executors.WarmLocalExecutor"
     assert not any(k.startswith("AIRFLOW__CELERY__") for k in airflow_env(local))
     assert components(local) == COMPONENTS
     celery = local.model_copy(update={"airflow_executor": "CeleryExecutor", "celery_workers": 3,
@@ -314,4 +320,5 @@ def test_celery_executor_settings_reach_every_airflow_process() -> None:
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "amqp://guest:guest@127.0.0.1:5672//"
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://postgres@127.0.0.1:5432/recops_airflow"
     assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "3"
+    assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == "recops.app.airflow_celery.CELERY_CONFIG"
     assert components(celery) == (*COMPONENTS, CELERY_WORKER)

@@ -41,6 +41,7 @@ class MlflowServer:
             [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(self.port),
              "--backend-store-uri", f"sqlite:///{db}", "--workers", "1"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # as in docker-compose.yml
         )
         deadline = time.monotonic() + timeout_s
         while True:
