@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from recops.app.airflow_executors import PIPELINE_MODULES
 from recops.app.airflow_runtime import airflow_env
 from recops.core.settings import Settings
@@ -68,3 +70,63 @@ def test_celery_workers_import_the_pipeline_libraries_before_forking_their_pool(
     seen = _run(CELERY_APP, settings)
     assert seen["imports"] == list(PIPELINE_MODULES)
     assert seen["broker"] == "redis://127.0.0.1:6379/14"  # the rest of Airflow's configuration is kept
+
+
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def _rabbitmq() -> tuple[bool, str]:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=5).close()
+    except OSError as exc:
+        return False, str(exc)
+    return True, ""
+
+
+@pytest.mark.integration
+def test_a_celery_worker_on_rabbitmq_starts_warm_and_answers(postgres_settings, needs_service) -> None:
+    """RabbitMQ as the broker (``RECOPS_CELERY_BROKER_URL=amqp://...``): the worker ``recops airflow
+    up`` would start connects to it, holds the pipeline's libraries and answers Celery's ping
+    through it. (The whole pipeline on Celery runs with Redis as the broker, in
+    ``tests/app/airflow/test_production_profile.py``.)"""
+    import signal
+    import time
+    import uuid
+
+    from celery import Celery
+
+    from recops.app.airflow_runtime import create_production_databases
+    from recops.app.airflow_services import CELERY_WORKER, component_commands
+
+    needs_service("RabbitMQ", *_rabbitmq())
+    settings = postgres_settings.model_copy(update={"airflow_executor": "CeleryExecutor", "celery_workers": 1,
+                                                    "celery_broker_url": RABBITMQ})
+    create_production_databases(settings)  # the result backend's database (dropped by the fixture)
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    name = f"recops-test-{uuid.uuid4().hex[:8]}@localhost"
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    log = settings.airflow_home / "celery-worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen([*component_commands(settings, airflow=airflow)[CELERY_WORKER], "--celery-hostname", name],
+                                  env={**os.environ, **airflow_env(settings)}, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        app = Celery(broker=RABBITMQ)
+        deadline, replies = time.monotonic() + 180, []
+        while not replies:
+            assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, f"no answer from {name}:\n{log.read_text(errors='replace')[-3000:]}"
+            replies = app.control.ping(destination=[name], timeout=2)
+        assert replies == [{name: {"ok": "pong"}}]
+        maps = Path(f"/proc/{worker.pid}/maps").read_text()
+        assert "lib_lightgbm" in maps and "duckdb" in maps  # imported before the pool was forked
+        assert "amqp://guest:**@127.0.0.1:5672//" in log.read_text(errors="replace")  # Celery's banner
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
