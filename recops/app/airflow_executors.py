@@ -1,12 +1,13 @@
-"""Airflow's executors with warm task processes: ``AIRFLOW__CORE__EXECUTOR`` names these classes.
+"""An Airflow executor with warm task processes (``AIRFLOW__CORE__EXECUTOR`` names it).
 
 Airflow runs every task in a process of its own, forked from an executor's worker process (the
 LocalExecutor's workers are forked from the scheduler, the Celery worker's pool processes from
 its main process), and a task of ``recops_pipeline`` spends seconds importing Feast, Great
-Expectations, dbt, MLflow or LightGBM before it does anything. These executors import the
-pipeline's libraries once, before the worker processes are forked, so every task process starts
-with them (copy-on-write, shared). They change nothing else: the scheduling, the queues and the
-task processes are Airflow's own.
+Expectations, dbt, MLflow or LightGBM before it does anything. :class:`WarmLocalExecutor` imports
+the pipeline's libraries once, before its worker processes are forked, so every task process
+starts with them (copy-on-write, shared); :mod:`recops.app.airflow_celery` does the same for the
+Celery worker. Nothing else changes: the scheduling, the queues and the task processes are
+Airflow's own.
 """
 
 from __future__ import annotations
@@ -54,4 +55,3 @@ class WarmLocalExecutor(LocalExecutor):
     def start(self) -> None:
         preload()
         super().start()
-
