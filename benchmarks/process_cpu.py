@@ -38,13 +38,15 @@ KINDS = (  # (substring of the command line, kind): the first that matches
     ("airflow dag-processor", "Airflow dag-processor"),
     ("airflow triggerer", "Airflow triggerer"),
     ("recops serve", "recops serve (API)"),
+    ("bin/recops", "recops CLI (other commands)"),
+    ("postgres: ", "PostgreSQL"),
+    ("bin/postgres", "PostgreSQL"),
     ("huey", "MLflow server job workers"),
-    ("mlflow", "MLflow server"),
+    ("mlflow server", "MLflow server"),
+    ("mlflow.server", "MLflow server"),
     ("chrom", "Chromium"),
     ("exec(eval(sys.stdin.readline()))", "pytest-xdist worker (in-process tests)"),
     ("pytest", "pytest"),
-    ("bin/recops", "recops CLI (other commands)"),
-    ("postgres", "PostgreSQL"),
 )
 
 
