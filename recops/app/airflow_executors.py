@@ -42,11 +42,10 @@ PIPELINE_MODULES = (
 functions, so the tools are named here too)."""
 
 
-def preload(modules: tuple[str, ...] = PIPELINE_MODULES) -> list[str]:
-    """Import ``modules`` into this process; the names of those imported."""
+def preload(modules: tuple[str, ...] = PIPELINE_MODULES) -> None:
+    """Import ``modules`` into this process."""
     for name in modules:
         importlib.import_module(name)
-    return list(modules)
 
 
 class WarmLocalExecutor(LocalExecutor):

@@ -18,7 +18,7 @@ from recops.app.airflow_runtime import airflow_env
 from recops.core.settings import Settings
 
 LOCAL_EXECUTOR = """
-import json, os, sys, time
+import json, sys
 from airflow.executors.executor_loader import ExecutorLoader
 from airflow.executors.local_executor import LocalExecutor
 
@@ -75,32 +75,26 @@ def test_celery_workers_import_the_pipeline_libraries_before_forking_their_pool(
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 
 
-def _rabbitmq() -> tuple[bool, str]:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=5).close()
-    except OSError as exc:
-        return False, str(exc)
-    return True, ""
-
-
 @pytest.mark.integration
-def test_a_celery_worker_on_rabbitmq_starts_warm_and_answers(postgres_settings, needs_service) -> None:
+def test_a_celery_worker_on_rabbitmq_starts_warm_and_answers(postgres_settings, needs_service, airflow_tools) -> None:
     """RabbitMQ as the broker (``RECOPS_CELERY_BROKER_URL=amqp://...``): the worker ``recops airflow
     up`` would start connects to it, holds the pipeline's libraries and answers Celery's ping
     through it. (The whole pipeline on Celery runs with Redis as the broker, in
     ``tests/app/airflow/test_production_profile.py``.)"""
-    import signal
     import time
     import uuid
 
     from celery import Celery
 
     from recops.app.airflow_runtime import create_production_databases
-    from recops.app.airflow_services import CELERY_WORKER, component_commands
+    from recops.app.airflow_services import (
+        CELERY_WORKER,
+        AirflowProcesses,
+        component_commands,
+        stop_airflow,
+    )
 
-    needs_service("RabbitMQ", *_rabbitmq())
+    needs_service("RabbitMQ", airflow_tools.port_open(5672), "nothing answers on 127.0.0.1:5672")
     settings = postgres_settings.model_copy(update={"airflow_executor": "CeleryExecutor", "celery_workers": 1,
                                                     "celery_broker_url": RABBITMQ})
     create_production_databases(settings)  # the result backend's database (dropped by the fixture)
@@ -123,10 +117,5 @@ def test_a_celery_worker_on_rabbitmq_starts_warm_and_answers(postgres_settings, 
         maps = Path(f"/proc/{worker.pid}/maps").read_text()
         assert "lib_lightgbm" in maps and "duckdb" in maps  # imported before the pool was forked
         assert "amqp://guest:**@127.0.0.1:5672//" in log.read_text(errors="replace")  # Celery's banner
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=30)
+    finally:  # as `recops airflow up` stops it
+        stop_airflow(AirflowProcesses("", "", "", settings.airflow_home / "endpoint.json", {CELERY_WORKER: worker}))
