@@ -10,9 +10,10 @@ from feast import FileSource
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
     PostgreSQLSource,
 )
+from repo_env import env
 
-_PRODUCTION = os.environ.get("RECOPS_PROFILE", "embedded") == "production"
-_DATA_DIR = os.environ.get("RECOPS_FEATURE_DATA_DIR", "data")
+_PRODUCTION = env("RECOPS_PROFILE", "embedded") == "production"
+_DATA_DIR = env("RECOPS_FEATURE_DATA_DIR", "data")
 
 
 def _source(dbt_model: str, description: str):

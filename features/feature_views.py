@@ -1,15 +1,15 @@
 """Feature views over the dbt `marts/ml` tables (schema, ttl, owner, dbt model tag)."""
 
-import os
 from datetime import timedelta
 
 from data_sources import item_features_source, user_features_source, user_item_features_source
 from entities import item, user
 from feast import FeatureView, Field
 from feast.types import Float64, Int64, UnixTimestamp
+from repo_env import env
 
 # A snapshot row is valid until the next snapshot: older rows mean "inactive" and read as null.
-_SNAPSHOT_TTL = timedelta(days=int(os.environ.get("RECOPS_FEATURE_SNAPSHOT_DAYS", "7")) + 1)
+_SNAPSHOT_TTL = timedelta(days=int(env("RECOPS_FEATURE_SNAPSHOT_DAYS", "7")) + 1)
 _OWNER = "recops-data@example.com"
 
 user_features = FeatureView(
