@@ -153,6 +153,12 @@ def make_feast_home(home: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def feast_marts():
+    """``feast_marts(settings)``: write the hand-written ML marts into a home (not applied)."""
+    return write_marts
+
+
+@pytest.fixture(scope="session")
 def feast_factory():
     """``feast_factory(home)``: a fresh applied Feast home (for tests that need their own store)."""
     return make_feast_home

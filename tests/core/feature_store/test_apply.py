@@ -55,17 +55,15 @@ def _declared(value):
     return value
 
 
-def test_the_in_process_apply_registers_what_feasts_cli_does(tmp_path, monkeypatch) -> None:
+def test_the_in_process_apply_registers_what_feasts_cli_does(tmp_path, monkeypatch, feast_marts) -> None:
     import json
     import sqlite3
     import sys
 
-    from tests.core.feature_store.conftest import write_marts
-
     homes = {}
     for way in ("cli", "in_process"):
         settings = Settings(home=tmp_path / way / "home", user_salt="test-salt-123", feature_snapshot_days=3)
-        write_marts(settings)
+        feast_marts(settings)
         homes[way] = settings
     cli_applied = apply_features(homes["cli"], in_process=False)
     # the environment says otherwise: the in-process apply reads the settings, not the environment
