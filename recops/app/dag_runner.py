@@ -3,7 +3,8 @@
 :func:`recops.app.run.run_dag` starts it as a child process with the Airflow environment of the
 home (``env=``) and its output going to the run's log file; the child writes the run's outcome as
 JSON to ``--result``. Airflow reads its configuration when first imported, which is why a run
-gets its own process.
+gets its own process; the in-process Execution API that ``dag.test()`` talks to is built for the
+Task SDK's own API version only (:func:`newest_api_version_only`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,30 @@ import argparse
 import json
 from datetime import datetime
 from pathlib import Path
+
+
+def newest_api_version_only() -> bool:
+    """Build ``dag.test()``'s in-process Execution API for the one API version this process's
+    Task SDK speaks (its newest), as Airflow's head routes: Airflow's app otherwise generates
+    (cadwyn) the routes and schemas of every version since 2025-04 on its first request, about
+    4 s of every run, for older workers that never call this process. The routes kept only for
+    those (``only_exists_in_older_versions``) are left out with them. False, and Airflow's app
+    as it is, when the SDK speaks another version or Airflow's layout differs."""
+    try:
+        from airflow.api_fastapi.execution_api import versions
+        from airflow.api_fastapi.execution_api.routes import execution_api_router
+        from airflow.sdk.api.datamodels._generated import API_VERSION
+        from cadwyn import HeadVersion, Version, VersionBundle
+        from cadwyn.route_generation import _DELETED_ROUTE_TAG
+    except ImportError:
+        return False
+    if versions.bundle.versions[0].value != API_VERSION:
+        return False
+    execution_api_router.routes[:] = [
+        route for route in execution_api_router.routes if _DELETED_ROUTE_TAG not in (getattr(route, "tags", None) or ())
+    ]
+    versions.bundle = VersionBundle(HeadVersion(), Version(API_VERSION))
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from airflow.dag_processing.dagbag import DagBag
 
+    newest_api_version_only()
     bag = DagBag(dag_folder=str(args.dags_folder))
     if bag.import_errors:
         outcome = {"dag_id": args.dag, "state": "import_error", "errors": bag.import_errors, "tasks": {}}
