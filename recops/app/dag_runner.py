@@ -30,7 +30,9 @@ def newest_api_version_only() -> bool:
         from cadwyn.route_generation import _DELETED_ROUTE_TAG
     except ImportError:
         return False
-    if versions.bundle.versions[0].value != API_VERSION:
+    bundle = getattr(versions, "bundle", None)
+    newest = getattr(bundle.versions[0], "value", None) if getattr(bundle, "versions", None) else None
+    if newest != API_VERSION or not isinstance(getattr(execution_api_router, "routes", None), list):
         return False
     execution_api_router.routes[:] = [
         route for route in execution_api_router.routes if _DELETED_ROUTE_TAG not in (getattr(route, "tags", None) or ())
