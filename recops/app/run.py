@@ -192,13 +192,20 @@ def backfill(
     """One ``recops_pipeline`` run per interval ending at midnight of ``first_end``,
     ``first_end + every_days``, ... ``last_end`` (oldest first, each sees only data before its
     end: dbt's ``as_of``); stops at the first failed run."""
+    results = []
+    for end in backfill_ends(first_end, last_end, every_days=every_days):
+        conf = RunRequest(auto_promote=True).conf()
+        results.append(run_dag(settings, PIPELINE_DAG_ID, logical_date=end, conf=conf, console=console,
+                               verbose=verbose))
+    return results
+
+
+def backfill_ends(first_end: date, last_end: date, *, every_days: int = 1) -> list[datetime]:
+    """The interval ends a backfill runs, oldest first: midnight (UTC) of ``first_end``, then every
+    ``every_days`` days up to ``last_end`` (included when it falls on that step)."""
+    if every_days < 1:
+        raise ValueError(f"--every must be at least 1 day (got {every_days})")
     if last_end < first_end:
         raise ValueError(f"--to {last_end} is before --from {first_end}")
-    results = []
-    day = first_end
-    while day <= last_end:
-        conf = RunRequest(auto_promote=True).conf()
-        results.append(run_dag(settings, PIPELINE_DAG_ID, logical_date=midnight(day), conf=conf,
-                               console=console, verbose=verbose))
-        day += timedelta(days=every_days)
-    return results
+    days = (last_end - first_end).days // every_days
+    return [midnight(first_end + timedelta(days=n * every_days)) for n in range(days + 1)]
