@@ -193,8 +193,8 @@ def backfill(
     ``first_end + every_days``, ... ``last_end`` (oldest first, each sees only data before its
     end: dbt's ``as_of``); stops at the first failed run."""
     results = []
+    conf = RunRequest(auto_promote=True).conf()
     for end in backfill_ends(first_end, last_end, every_days=every_days):
-        conf = RunRequest(auto_promote=True).conf()
         results.append(run_dag(settings, PIPELINE_DAG_ID, logical_date=end, conf=conf, console=console,
                                verbose=verbose))
     return results
